@@ -1,0 +1,76 @@
+"""The errors this compiler raises: a small hierarchy, each with a location where there is source.
+
+A message reads like a compiler's: `file:line:col: message`, then the offending source line and a
+caret under the column. Internal file names never appear in it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+
+@dataclasses.dataclass(frozen=True)
+class Location:
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+def source_line(location: Location, source_text: str | None = None) -> str | None:
+    """The text of the line a location points at: from the given source, else from disk."""
+    text = source_text
+    if text is None and location.file and os.path.isfile(location.file):
+        with open(location.file, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    if text is None or location.line < 1:
+        return None
+    lines = text.splitlines()
+    return lines[location.line - 1] if location.line <= len(lines) else None
+
+
+class FusionError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class SourceError(FusionError):
+    """Something wrong in a kernel's source, with the place it is."""
+
+    def __init__(self, message: str, location: Location | None = None, *,
+                 source_text: str | None = None):
+        self.message = message
+        self.location = location
+        self.line_text = source_line(location, source_text) if location else None
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        if self.location is None:
+            return self.message
+        text = f"{self.location}: {self.message}"
+        if self.line_text is not None:
+            caret = " " * max(self.location.column - 1, 0) + "^"
+            text += f"\n    {self.line_text}\n    {caret}"
+        return text
+
+
+class UnsupportedError(SourceError):
+    """Valid OpenCL that this compiler cannot fuse (the runtime then runs the kernel alone)."""
+
+
+class LayoutError(FusionError):
+    """Sub-kernels whose launches cannot share one fused NDRange (e.g. barrier kernels whose
+    local sizes cannot be reconciled)."""
+
+
+class LaunchError(FusionError):
+    """A launch that does not match its kernel: argument count or type, sizes."""
+
+
+class DeviceLimitError(FusionError):
+    """A fused kernel that would exceed a limit of the device it is built for."""
+
+
+class BuildError(FusionError):
+    """The OpenCL compiler rejected a generated program."""

@@ -1,0 +1,125 @@
+"""Stage 1, source: a kernel's text, its name and its own build options, preprocessed alone.
+
+Every sub-kernel is preprocessed with *its own* `-D`/`-I` options, because two kernels of one
+fused program may define the same macro differently (MNN's FLOAT4, say). Options that are not
+preprocessor options (`-cl-fast-relaxed-math`, `-cl-std=...`) apply to a whole program; they are
+kept apart so that the fused build can check that its sub-kernels agree on them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import shlex
+from collections.abc import Sequence
+
+from pcpp import Preprocessor
+
+from .errors import SourceError, Location
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelSource:
+    """One kernel to fuse: OpenCL C text, the kernel's name, and its build options."""
+
+    source: str
+    name: str
+    options: Sequence[str] = ()
+    filename: str | None = None
+
+    def __post_init__(self):
+        # Options may be given as one string ("-DRELU -DBIAS") or as a sequence of them.
+        options = self.options
+        if isinstance(options, str):
+            options = (options,)
+        split = tuple(word for option in options for word in shlex.split(option))
+        object.__setattr__(self, "options", split)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, name: str, options: Sequence[str] = ()) -> "KernelSource":
+        with open(path, encoding="utf-8") as f:
+            return cls(f.read(), name, options, filename=os.fspath(path))
+
+    @property
+    def display_name(self) -> str:
+        return self.filename or "<source>"
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildOptions:
+    """A sub-kernel's options split into preprocessing (per kernel) and program-wide flags."""
+
+    defines: tuple[tuple[str, str | None], ...]
+    undefines: tuple[str, ...]
+    include_dirs: tuple[str, ...]
+    program_flags: tuple[str, ...]
+
+
+def split_options(options: Sequence[str]) -> BuildOptions:
+    """Sort build options into `-D`, `-U`, `-I` (preprocessing) and the rest (program flags)."""
+    defines, undefines, include_dirs, program_flags = [], [], [], []
+    words = list(options)
+    i = 0
+    while i < len(words):
+        word = words[i]
+        for prefix, target in (("-D", defines), ("-U", undefines), ("-I", include_dirs)):
+            if word.startswith(prefix):
+                value = word[len(prefix):]
+                if not value:  # "-D NAME" written as two words
+                    i += 1
+                    value = words[i] if i < len(words) else ""
+                if target is defines:
+                    name, eq, definition = value.partition("=")
+                    target.append((name, definition if eq else None))
+                else:
+                    target.append(value)
+                break
+        else:
+            program_flags.append(word)
+        i += 1
+    return BuildOptions(tuple(defines), tuple(undefines), tuple(include_dirs), tuple(program_flags))
+
+
+class _Preprocessor(Preprocessor):
+    """pcpp, with errors collected (pcpp prints them and carries on) and pragmas passed through."""
+
+    def __init__(self, filename: str):
+        super().__init__()
+        self.filename = filename
+        self.errors: list[tuple[Location, str]] = []
+        self.line_directive = "#line"
+        self.compress = 0
+
+    def on_error(self, file, line, msg):
+        self.errors.append((Location(file or self.filename, line or 0, 1), msg))
+
+    def on_unknown_macro_in_defined_expr(self, tok):
+        return False  # `defined(X)` of an unknown X is false, as in C
+
+    def on_comment(self, tok):
+        return False  # drop comments
+
+
+def preprocess(kernel: KernelSource) -> str:
+    """Run the C preprocessor over one kernel's source with its own `-D`/`-U`/`-I` options.
+
+    The output keeps `#line` markers, so parser locations point into the user's file, and keeps
+    `#pragma` lines (OpenCL extension pragmas are collected later, by the parser).
+    """
+    options = split_options(kernel.options)
+    pp = _Preprocessor(kernel.display_name)
+    for name, definition in options.defines:
+        pp.define(f"{name} {definition if definition is not None else '1'}")
+    for name in options.undefines:
+        pp.undef(name)
+    if kernel.filename:
+        pp.add_path(os.path.dirname(os.path.abspath(kernel.filename)))
+    for directory in options.include_dirs:
+        pp.add_path(directory)
+    pp.parse(kernel.source, kernel.display_name)
+    out = io.StringIO()
+    pp.write(out)
+    if pp.errors:
+        location, message = pp.errors[0]
+        raise SourceError(f"preprocessor: {message}", location, source_text=kernel.source)
+    return out.getvalue()
