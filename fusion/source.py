@@ -116,10 +116,17 @@ def preprocess(kernel: KernelSource) -> str:
         pp.add_path(os.path.dirname(os.path.abspath(kernel.filename)))
     for directory in options.include_dirs:
         pp.add_path(directory)
+    pp.rewrite_paths = []  # keep file names as given: error locations must match the user's
     pp.parse(kernel.source, kernel.display_name)
     out = io.StringIO()
     pp.write(out)
+    # pcpp writes the main file's name made absolute into its #line markers: restore the name
+    # the user gave, so that locations read as they expect.
+    text = out.getvalue().replace(f'"{os.path.abspath(kernel.display_name)}"',
+                                  f'"{kernel.display_name}"')
     if pp.errors:
         location, message = pp.errors[0]
+        if location.file == os.path.abspath(kernel.display_name):
+            location = Location(kernel.display_name, location.line, location.column)
         raise SourceError(f"preprocessor: {message}", location, source_text=kernel.source)
-    return out.getvalue()
+    return text

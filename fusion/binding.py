@@ -1,0 +1,99 @@
+"""Kernel arguments: checking what a launch passes against the parameter it goes to, and
+converting Python numbers to the parameter's C type.
+
+Only the runtime uses this module; it needs pyopencl.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pyopencl as cl
+import pyopencl.cltypes as cltypes
+
+from . import dialect
+from .errors import LaunchError
+from .parse import Parameter
+
+
+def _where(sub_kernel: str, index: int, parameter: Parameter) -> str:
+    return (f"{parameter.location}: sub-kernel '{sub_kernel}', argument {index} "
+            f"'{parameter.name}' ({parameter.type_text})")
+
+
+def convert_argument(sub_kernel: str, index: int, parameter: Parameter, value):
+    """The object to hand to pyopencl for one argument, or a LaunchError saying what is wrong."""
+    kind = parameter.kind
+    where = _where(sub_kernel, index, parameter)
+    if kind == "buffer":
+        if value is None:
+            return None  # a NULL buffer: kernels may test `p != NULL`
+        data = getattr(value, "data", value)  # a pyopencl.array.Array passes its buffer
+        if isinstance(data, cl.Buffer):
+            return data
+        raise LaunchError(f"{where} expects a pyopencl Buffer, got {type(value).__name__}")
+    if kind == "image":
+        if isinstance(value, cl.Image):
+            return value
+        raise LaunchError(f"{where} expects a pyopencl Image, got {type(value).__name__}")
+    if kind == "sampler":
+        if isinstance(value, cl.Sampler):
+            return value
+        raise LaunchError(f"{where} expects a pyopencl Sampler, got {type(value).__name__}")
+    if kind == "local":
+        if isinstance(value, cl.LocalMemory):
+            return value
+        raise LaunchError(f"{where} expects pyopencl.LocalMemory(size in bytes), "
+                          f"got {type(value).__name__}")
+    return convert_scalar(where, parameter.base_type, value)
+
+
+def convert_scalar(where: str, c_type: str, value):
+    c_type = " ".join(word for word in c_type.split() if word not in ("const", "volatile"))
+    if c_type in dialect.SCALAR_DTYPES:
+        return _number(where, c_type, np.dtype(dialect.SCALAR_DTYPES[c_type]), value)
+    vector = dialect.vector_type(c_type)
+    if vector is not None:
+        base, width = vector
+        dtype = getattr(cltypes, c_type, None)
+        if dtype is None:
+            raise LaunchError(f"{where}: vector type {c_type} is not available in pyopencl")
+        if isinstance(value, np.ndarray) and value.dtype == dtype:
+            return value
+        lanes = np.asarray(value).ravel() if not isinstance(value, np.void) else None
+        if lanes is None or len(lanes) != width:
+            raise LaunchError(f"{where} expects {width} values for {c_type}, got {value!r}")
+        scalar = np.dtype(dialect.SCALAR_DTYPES[base])
+        converted = [_number(where, base, scalar, lane.item()) for lane in lanes]
+        result = np.zeros((), dtype)
+        for i, lane in enumerate(converted):
+            result[f"s{i}" if width > 4 else "xyzw"[i]] = lane
+        return result
+    if isinstance(value, (np.generic, np.ndarray, bytes)):
+        return value  # a struct passed by value: the caller supplies its bytes
+    raise LaunchError(f"{where}: cannot pass a {type(value).__name__} for type {c_type}")
+
+
+def _number(where: str, c_type: str, dtype: np.dtype, value):
+    if isinstance(value, np.generic) and value.dtype == dtype:
+        return value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Number, np.generic)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise LaunchError(f"{where} expects a number ({c_type}), got {type(value).__name__}")
+    if np.issubdtype(dtype, np.integer):
+        if isinstance(value, (float, np.floating)) and not float(value).is_integer():
+            raise LaunchError(f"{where} expects an integer ({c_type}), got {value!r}")
+        info = np.iinfo(dtype)
+        integer = int(value)
+        if not info.min <= integer <= info.max:
+            raise LaunchError(f"{where}: {integer} does not fit in {c_type} "
+                              f"[{info.min}, {info.max}]")
+        return dtype.type(integer)
+    if isinstance(value, complex):
+        raise LaunchError(f"{where} expects a real number ({c_type}), got {value!r}")
+    return dtype.type(value)
+
+
+def layout_value(values) -> np.ndarray:
+    """A sub-kernel's eight layout values as an OpenCL uint8."""
+    return cltypes.make_uint8(*[int(v) for v in values])

@@ -1,0 +1,58 @@
+"""OpenCL C text from a pycparserext tree: the stock OpenCLCGenerator with its known bugs fixed.
+
+Fixed here (each has a regression test in tests/test_codegen.py):
+- vector literals: `(float4)(1.0f, 2.0f, 3.0f, 4.0f)` came back as `(float4) ((1.0f, ...))`,
+  the comma operator, so every lane silently became the last value;
+- kernel attributes: `__attribute__((reqd_work_group_size(16, 1, 1)))` among a declaration's
+  function specifiers crashed ("AttributeSpecifier found");
+- pragmas at file scope were printed with a stray `;`.
+This subclasses pycparserext's generator and overrides methods of pycparser's; both versions are
+pinned in pyproject.toml for that reason.
+"""
+from __future__ import annotations
+
+from pycparser import c_ast
+from pycparserext.ext_c_generator import OpenCLCGenerator
+
+
+class Generator(OpenCLCGenerator):
+    def visit_Cast(self, n: c_ast.Cast) -> str:
+        to_type = "(" + self._generate_type(n.to_type, emit_declname=False) + ")"
+        if isinstance(n.expr, c_ast.ExprList):
+            # An OpenCL vector literal: the parenthesised list is the literal's own syntax.
+            return to_type + "(" + self.visit(n.expr) + ")"
+        return to_type + " " + self._parenthesize_unless_simple(n.expr)
+
+    def _generate_decl(self, n: c_ast.Decl) -> str:
+        s = ""
+        if n.funcspec:
+            s = " ".join(self.visit(spec) if isinstance(spec, c_ast.Node) else spec
+                         for spec in n.funcspec) + " "
+        if n.storage:
+            s += " ".join(n.storage) + " "
+        if n.align:
+            s += self.visit(n.align[0]) + " "
+        s += self._generate_type(n.type)
+        return s
+
+    def visit_Pragma(self, n: c_ast.Pragma) -> str:
+        return "#pragma " + n.string
+
+    def visit_FileAST(self, n: c_ast.FileAST) -> str:
+        return "".join(self.item(ext) for ext in n.ext)
+
+    def item(self, node: c_ast.Node) -> str:
+        """One file-scope item (function, declaration, pragma) with its terminator."""
+        if isinstance(node, c_ast.FuncDef):
+            return self.visit(node)
+        if isinstance(node, c_ast.Pragma):
+            return self.visit(node) + "\n"
+        return self.visit(node) + ";\n"
+
+
+def to_source(node: c_ast.Node) -> str:
+    return Generator().visit(node)
+
+
+def item_source(node: c_ast.Node) -> str:
+    return Generator().item(node)

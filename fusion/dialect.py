@@ -1,0 +1,107 @@
+"""OpenCL C knowledge as data: work-item builtins, address spaces, types, program-wide flags.
+
+Every stage reads these tables; none re-spells them. A work-item builtin that is not in
+WORK_ITEM_BUILTINS is refused (UNSUPPORTED_BUILTINS names the ones we know we cannot serve).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkItemBuiltin:
+    """How a work-item builtin is answered inside a fused kernel.
+
+    field: the member of the sub-kernel's `pf_workitem` record that holds the value.
+    per_dim: takes a dimension index; out of range (>= 3) it returns `out_of_range`, as OpenCL
+    specifies for an index >= get_work_dim() (the record stores 0 or 1 for unused dimensions).
+    """
+
+    field: str
+    per_dim: bool
+    out_of_range: int = 0
+
+
+WORK_ITEM_BUILTINS = {
+    "get_global_id": WorkItemBuiltin("global_id", True, 0),
+    "get_local_id": WorkItemBuiltin("local_id", True, 0),
+    "get_group_id": WorkItemBuiltin("group_id", True, 0),
+    "get_global_size": WorkItemBuiltin("global_size", True, 1),
+    "get_local_size": WorkItemBuiltin("local_size", True, 1),
+    "get_enqueued_local_size": WorkItemBuiltin("local_size", True, 1),
+    "get_num_groups": WorkItemBuiltin("num_groups", True, 1),
+    "get_global_offset": WorkItemBuiltin("global_offset", True, 0),
+    "get_work_dim": WorkItemBuiltin("work_dim", False),
+    "get_global_linear_id": WorkItemBuiltin("global_linear_id", False),
+    "get_local_linear_id": WorkItemBuiltin("local_linear_id", False),
+}
+
+# Builtins that depend on the hardware work-group in ways a fused kernel cannot re-create
+# (sub-groups, device-side enqueue, work-group collectives of OpenCL 2.x).
+UNSUPPORTED_BUILTINS = {
+    "get_sub_group_size", "get_max_sub_group_size", "get_num_sub_groups",
+    "get_enqueued_num_sub_groups", "get_sub_group_id", "get_sub_group_local_id",
+    "sub_group_barrier", "enqueue_kernel", "get_kernel_work_group_size",
+    "get_kernel_preferred_work_group_size_multiple", "ndrange_1D", "ndrange_2D", "ndrange_3D",
+}
+UNSUPPORTED_PREFIXES = ("sub_group_", "work_group_reduce", "work_group_scan",
+                        "work_group_broadcast", "work_group_all", "work_group_any")
+
+# Calls that make every work-item of a work-group wait for the others, or that the work-group
+# performs together: a sub-kernel calling one must run in real work-groups of its own size.
+WORK_GROUP_FUNCTIONS = {
+    "barrier", "work_group_barrier", "async_work_group_copy", "async_work_group_strided_copy",
+    "wait_group_events",
+}
+
+ADDRESS_SPACES = {
+    "__global": "global", "global": "global",
+    "__local": "local", "local": "local",
+    "__constant": "constant", "constant": "constant",
+    "__private": "private", "private": "private",
+}
+
+ACCESS_QUALIFIERS = {
+    "__read_only": "read_only", "read_only": "read_only",
+    "__write_only": "write_only", "write_only": "write_only",
+    "__read_write": "read_write", "read_write": "read_write",
+}
+
+IMAGE_TYPES = {"image1d_t", "image1d_array_t", "image1d_buffer_t", "image2d_t",
+               "image2d_array_t", "image3d_t"}
+
+KERNEL_QUALIFIERS = {"__kernel", "kernel"}
+
+# Scalar types a kernel argument may have, as numpy dtypes (OpenCL C sizes, not the host's).
+SCALAR_DTYPES = {
+    "char": np.int8, "signed char": np.int8, "uchar": np.uint8, "unsigned char": np.uint8,
+    "short": np.int16, "ushort": np.uint16, "unsigned short": np.uint16,
+    "int": np.int32, "uint": np.uint32, "unsigned int": np.uint32, "unsigned": np.uint32,
+    "long": np.int64, "ulong": np.uint64, "unsigned long": np.uint64,
+    "float": np.float32, "double": np.float64, "half": np.float16, "bool": np.int8,
+}
+VECTOR_WIDTHS = (2, 3, 4, 8, 16)
+VECTOR_BASES = ("char", "uchar", "short", "ushort", "int", "uint", "long", "ulong", "float",
+                "double", "half")
+
+
+def vector_type(name: str) -> tuple[str, int] | None:
+    """('float', 4) for 'float4'; None for a name that is not a vector type."""
+    for base in VECTOR_BASES:
+        width = name[len(base):]
+        if name.startswith(base) and width.isdigit() and int(width) in VECTOR_WIDTHS:
+            return base, int(width)
+    return None
+
+
+# Build options that apply to the whole program (everything that is not -D/-U/-I). A fused
+# program is built with one set of them, so sub-kernels must agree on them.
+def is_program_flag(option: str) -> bool:
+    return not option.startswith(("-D", "-U", "-I"))
+
+
+# Names the generated code defines. Kernels using identifiers with this prefix are refused
+# (parse.py), so generated names never collide with the user's.
+RESERVED_PREFIX = "pf_"

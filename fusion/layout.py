@@ -1,0 +1,197 @@
+"""Stage 5, layout: where each sub-kernel's work-items live in the one fused NDRange.
+
+Pure arithmetic on launch sizes; no OpenCL. The generated kernel reads, for each sub-kernel i, one
+`uint8` of layout values (a kernel argument, or a constant when baked):
+
+    s0 s1 s2   the sub-kernel's own global size (1 for unused dimensions)
+    s3 s4 s5   its own local size (1 where it was launched without one)
+    s6         where it begins: a work-group index ("groups") or a dimension-0 offset ("wave")
+    s7         its work dimension
+
+Two layouts:
+
+* "groups" (work-group granular; the default): a 1-D fused NDRange of work-groups of L items.
+  Sub-kernel i owns the contiguous work-groups [s6, s6 + groups_i). A sub-kernel that needs real
+  work-groups (barriers, local memory) gets one hardware work-group per work-group of its own,
+  so L must equal the product of its local size; its 2-D/3-D group and local ids are recovered
+  from the linear ones. Every other sub-kernel is laid out item by item (row-major), ceil(items/L)
+  work-groups, and sees virtual work-groups of its own local size. Nothing is padded but the
+  last work-group of each such sub-kernel, and no work-group holds two sub-kernels.
+
+* "wave" (the ParallelFusion paper): sub-kernels are concatenated along dimension 0, each padded
+  to a multiple of the wave size WS (and of the fused local size L0):
+      global_0 = sum_i pad(g0_i),  offset_i = sum_{j<i} pad(g0_j),  pad(g) = u * ceil(g / u),
+      u = lcm(WS, L0); dimensions 1 and 2 are the largest of the sub-kernels', rounded up to L.
+  Sub-kernels needing real work-groups must all have launched with the same local size L.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+from .errors import LayoutError
+
+LAYOUTS = ("groups", "wave")
+DEFAULT_LAYOUT = "groups"
+DEFAULT_GROUP_ITEMS = 128     # work-group size when no sub-kernel asks for one
+
+
+@dataclasses.dataclass(frozen=True)
+class LaunchShape:
+    """A sub-kernel's launch as layout sees it: sizes only, padded to three dimensions."""
+
+    global_size: tuple[int, int, int]
+    local_size: tuple[int, int, int] | None
+    work_dim: int
+
+    @classmethod
+    def of(cls, global_size: Sequence[int], local_size: Sequence[int] | None) -> "LaunchShape":
+        global_size = tuple(int(g) for g in global_size)
+        if not 1 <= len(global_size) <= 3:
+            raise LayoutError(f"a global size has 1 to 3 dimensions, not {len(global_size)}: "
+                              f"{global_size}")
+        if any(g < 1 for g in global_size):
+            raise LayoutError(f"global size {global_size} has an empty dimension")
+        local = None
+        if local_size is not None:
+            local = tuple(int(l) for l in local_size)
+            if len(local) != len(global_size) or any(l < 1 for l in local):
+                raise LayoutError(f"local size {local} does not match global size {global_size}")
+            local = _three(local)
+        return cls(_three(global_size), local, len(global_size))
+
+    @property
+    def items(self) -> int:
+        return math.prod(self.global_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class SubKernelNeeds:
+    """What a sub-kernel's code requires of its work-groups (from parse)."""
+
+    name: str
+    real_work_groups: bool     # barriers / local memory: hardware groups of exactly its size
+    uses_work_groups: bool     # reads local or group ids / sizes at all
+    required_local_size: tuple[int, int, int] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    kind: str
+    global_size: tuple[int, ...]
+    local_size: tuple[int, ...]
+    values: tuple[tuple[int, ...], ...]   # per sub-kernel: the 8 layout values (see above)
+
+    @property
+    def begins(self) -> tuple[int, ...]:
+        return tuple(v[6] for v in self.values)
+
+
+def _three(size: Sequence[int]) -> tuple[int, int, int]:
+    return tuple(size) + (1,) * (3 - len(size))
+
+
+def _values(shape: LaunchShape, local: tuple[int, int, int], begin: int) -> tuple[int, ...]:
+    return (*shape.global_size, *local, begin, shape.work_dim)
+
+
+def _check_launch(need: SubKernelNeeds, shape: LaunchShape) -> tuple[int, int, int]:
+    """The local size the sub-kernel sees; refuses launches it could not have had alone."""
+    if need.required_local_size is not None and shape.local_size != need.required_local_size:
+        raise LayoutError(f"sub-kernel '{need.name}' requires work-group size "
+                          f"{need.required_local_size} (reqd_work_group_size) but was given "
+                          f"{shape.local_size}")
+    if shape.local_size is None:
+        if need.uses_work_groups:
+            raise LayoutError(f"sub-kernel '{need.name}' reads work-group ids or sizes, so its "
+                              "launch must give a local size (it was None)")
+        return (1, 1, 1)
+    if need.uses_work_groups and any(g % l for g, l in zip(shape.global_size, shape.local_size)):
+        raise LayoutError(f"sub-kernel '{need.name}': global size "
+                          f"{shape.global_size[:shape.work_dim]} is not a multiple of local size "
+                          f"{shape.local_size[:shape.work_dim]} (OpenCL 1.2 uniform work-groups)")
+    return shape.local_size if need.uses_work_groups else (1, 1, 1)
+
+
+def _real_local_sizes(needs, shapes) -> dict[str, tuple[int, int, int]]:
+    return {need.name: shape.local_size for need, shape in zip(needs, shapes)
+            if need.real_work_groups}
+
+
+def plan_layout(kind: str, needs: Sequence[SubKernelNeeds], shapes: Sequence[LaunchShape], *,
+                wave_size: int, max_work_group_size: int | None = None,
+                group_items: int | None = None) -> Layout:
+    """Place the sub-kernels' launches in one NDRange (see the module docstring)."""
+    if kind not in LAYOUTS:
+        raise LayoutError(f"unknown layout '{kind}' (choose from {', '.join(LAYOUTS)})")
+    if len(needs) != len(shapes):
+        raise LayoutError(f"{len(needs)} sub-kernels but {len(shapes)} launches")
+    if wave_size < 1:
+        raise LayoutError(f"wave size must be positive, not {wave_size}")
+    locals_seen = [_check_launch(need, shape) for need, shape in zip(needs, shapes)]
+    if kind == "groups":
+        return _groups_layout(needs, shapes, locals_seen, wave_size, max_work_group_size,
+                              group_items)
+    return _wave_layout(needs, shapes, locals_seen, wave_size, max_work_group_size)
+
+
+def _groups_layout(needs, shapes, locals_seen, wave_size, max_work_group_size, group_items):
+    real = _real_local_sizes(needs, shapes)
+    flat_sizes = {name: math.prod(local) for name, local in real.items()}
+    if len(set(flat_sizes.values())) > 1:
+        described = ", ".join(f"'{n}' {real[n]}" for n in real)
+        raise LayoutError("sub-kernels with barriers or local memory need work-groups of the "
+                          f"same number of work-items to share a launch: {described}")
+    if flat_sizes:
+        items_per_group = next(iter(flat_sizes.values()))
+    else:
+        items_per_group = group_items or _default_group_items(shapes, wave_size,
+                                                              max_work_group_size)
+    values, begin = [], 0
+    for need, shape, local in zip(needs, shapes, locals_seen):
+        values.append(_values(shape, local, begin))
+        if need.real_work_groups:
+            begin += math.prod(g // l for g, l in zip(shape.global_size, local))
+        else:
+            begin += -(-shape.items // items_per_group)
+    _check_group_limit(items_per_group, max_work_group_size)
+    return Layout("groups", (begin * items_per_group,), (items_per_group,), tuple(values))
+
+
+def _default_group_items(shapes, wave_size, max_work_group_size) -> int:
+    asked = [math.prod(s.local_size) for s in shapes if s.local_size is not None]
+    items = max(asked) if asked else DEFAULT_GROUP_ITEMS
+    items = wave_size * -(-items // wave_size)
+    if max_work_group_size:
+        items = min(items, max_work_group_size)
+    return items
+
+
+def _check_group_limit(items: int, max_work_group_size: int | None) -> None:
+    if max_work_group_size and items > max_work_group_size:
+        raise LayoutError(f"fused work-group of {items} work-items exceeds the device's "
+                          f"maximum of {max_work_group_size}")
+
+
+def _wave_layout(needs, shapes, locals_seen, wave_size, max_work_group_size):
+    real = _real_local_sizes(needs, shapes)
+    if len(set(real.values())) > 1:
+        described = ", ".join(f"'{n}' {real[n]}" for n in real)
+        raise LayoutError("the wave layout needs sub-kernels with barriers or local memory to "
+                          f"share one local size: {described}")
+    if real:
+        local = next(iter(real.values()))
+    else:
+        given = [s.local_size for s in shapes if s.local_size is not None]
+        local = given[0] if given else (wave_size, 1, 1)
+    _check_group_limit(math.prod(local), max_work_group_size)
+    unit = math.lcm(wave_size, local[0])
+    values, offset = [], 0
+    for shape, seen in zip(shapes, locals_seen):
+        values.append(_values(shape, seen, offset))
+        offset += unit * -(-shape.global_size[0] // unit)
+    rest = [local[d] * -(-max(s.global_size[d] for s in shapes) // local[d]) for d in (1, 2)]
+    dims = max(s.work_dim for s in shapes)
+    global_size = (offset, *rest)[:max(dims, 1)]
+    return Layout("wave", global_size, local[:len(global_size)], tuple(values))

@@ -1,0 +1,381 @@
+"""Stage 2, parse: one sub-kernel's preprocessed text into a ParsedKernel.
+
+A ParsedKernel holds what the later stages need and nothing they would have to re-derive: the
+kernel's definition, the file-scope items it uses (helpers, typedefs, structs, `__constant`
+data) in source order, its parameters classified for binding, its extension pragmas and
+program-wide build flags, and which work-item builtins, barriers and local memory it uses.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+
+from pycparser import c_ast
+from pycparser.c_parser import Coord, ParseError
+from pycparserext.ext_c_parser import AttributeSpecifier, OpenCLCParser
+
+from . import dialect
+from .codegen import to_source
+from .errors import Location, SourceError, UnsupportedError
+from .source import KernelSource, preprocess, split_options
+
+
+@dataclasses.dataclass(frozen=True)
+class Parameter:
+    name: str
+    kind: str                 # "buffer", "image", "sampler", "scalar" or "local"
+    type_text: str            # the C type as declared, without the name
+    base_type: str            # "float", "int2", "image2d_t", ... (pointee type for pointers)
+    address_space: str | None
+    access: str | None        # images: "read_only", "write_only" or "read_write"
+    location: Location
+
+
+@dataclasses.dataclass(frozen=True)
+class ParsedKernel:
+    kernel: KernelSource
+    name: str
+    definition: c_ast.FuncDef
+    items: tuple[c_ast.Node, ...]           # file-scope items the kernel needs, source order
+    parameters: tuple[Parameter, ...]
+    extension_pragmas: tuple[str, ...]
+    program_flags: tuple[str, ...]
+    work_item_builtins: frozenset[str]       # used by the kernel or any helper it calls
+    work_group_functions: frozenset[str]     # barrier() and friends
+    local_declarations: tuple[c_ast.Decl, ...]
+    required_local_size: tuple[int, int, int] | None
+    location: Location
+    dimension_reads: int | None = None
+
+    @property
+    def dimensions(self) -> int | None:
+        """The work dimensions the kernel's code reads (1 + the largest constant dimension index
+        given to a work-item builtin); None when an index is not a constant."""
+        return self.dimension_reads
+
+    @property
+    def uses_local_memory(self) -> bool:
+        return bool(self.local_declarations) or any(p.kind == "local" for p in self.parameters)
+
+    @property
+    def needs_real_work_groups(self) -> bool:
+        """True when the kernel must run in hardware work-groups of exactly its own local size:
+        its work-items meet at barriers or share local memory."""
+        return bool(self.work_group_functions) or self.uses_local_memory
+
+    @property
+    def uses_work_groups(self) -> bool:
+        """True when the kernel's result can depend on its local size at all."""
+        group_builtins = {"get_local_id", "get_group_id", "get_local_size", "get_num_groups",
+                          "get_enqueued_local_size", "get_local_linear_id"}
+        return self.needs_real_work_groups or bool(self.work_item_builtins & group_builtins)
+
+
+def location_of(node: c_ast.Node, fallback: str = "<source>") -> Location:
+    coord = getattr(node, "coord", None)
+    if coord is None:
+        return Location(fallback, 0, 0)
+    return Location(coord.file or fallback, coord.line or 0, coord.column or 1)
+
+
+class _Parser(OpenCLCParser):
+    """pycparserext's OpenCL parser, placing every syntax error at a token."""
+
+    def _parse_error(self, msg, coord):
+        if not isinstance(coord, Coord):
+            tok = self._peek()
+            coord = self._tok_coord(tok) if tok is not None else coord
+        raise ParseError(f"{coord}: {msg}")
+
+
+_LOCATED_MESSAGE = re.compile(r"^(?P<file>.*?):(?P<line>\d+)(?::(?P<col>\d+))?: (?P<msg>.*)$", re.S)
+# `__attribute__((opencl_unroll_hint(N)))` before a loop does not parse; `#pragma unroll N` does.
+_UNROLL_HINT = re.compile(r"__attribute__\s*\(\(\s*opencl_unroll_hint\s*(?:\(\s*(\d*)\s*\))?\s*\)\)")
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_text(text: str, filename: str) -> c_ast.FileAST:
+    text = _UNROLL_HINT.sub(lambda m: f"\n#pragma unroll {m.group(1) or ''}\n", text)
+    return _Parser().parse(text, filename=filename)
+
+
+def parse_translation_unit(kernel: KernelSource) -> c_ast.FileAST:
+    """Preprocess and parse a kernel's whole source file. The tree is shared (cached): never
+    change it; passes copy what they transform."""
+    text = preprocess(kernel)
+    try:
+        return _parse_text(text, kernel.display_name)
+    except ParseError as error:
+        match = _LOCATED_MESSAGE.match(str(error))
+        if not match:
+            raise SourceError(f"syntax error: {error}", Location(kernel.display_name, 0, 0)) from None
+        location = Location(match["file"], int(match["line"]), int(match["col"] or 1))
+        message = match["msg"]
+        if message.startswith("before:"):
+            message = f"syntax error {message}"
+        raise SourceError(message, location, source_text=_text_for(kernel, location)) from None
+
+
+def _text_for(kernel: KernelSource, location: Location) -> str | None:
+    return kernel.source if location.file == kernel.display_name else None
+
+
+def is_kernel(node: c_ast.Node) -> bool:
+    return (isinstance(node, c_ast.FuncDef)
+            and any(isinstance(spec, str) and spec in dialect.KERNEL_QUALIFIERS
+                    for spec in node.decl.funcspec))
+
+
+def declared_names(item: c_ast.Node) -> set[str]:
+    """The file-scope names an item declares: functions, variables, typedefs, struct/union/enum
+    tags and enumerators."""
+    names: set[str] = set()
+    decl = item.decl if isinstance(item, c_ast.FuncDef) else item
+    if isinstance(decl, (c_ast.Decl, c_ast.Typedef)) and decl.name:
+        names.add(decl.name)
+    for node in _walk(decl.type if hasattr(decl, "type") else decl):
+        if isinstance(node, (c_ast.Struct, c_ast.Union, c_ast.Enum)) and node.name and \
+                _defines_body(node):
+            names.add(node.name)
+        elif isinstance(node, c_ast.Enumerator):
+            names.add(node.name)
+    return names
+
+
+def _defines_body(node) -> bool:
+    return (node.values if isinstance(node, c_ast.Enum) else node.decls) is not None
+
+
+def referenced_names(node: c_ast.Node) -> set[str]:
+    """Every identifier, type name and tag a subtree mentions (a superset of what it uses)."""
+    names: set[str] = set()
+    for child in _walk(node):
+        if isinstance(child, c_ast.ID):
+            names.add(child.name)
+        elif isinstance(child, c_ast.IdentifierType):
+            names.update(child.names)
+        elif isinstance(child, (c_ast.Struct, c_ast.Union, c_ast.Enum)) and child.name:
+            names.add(child.name)
+    return names
+
+
+def _walk(node: c_ast.Node):
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current is None:
+            continue
+        yield current
+        if isinstance(current, c_ast.Node):
+            stack.extend(child for _, child in current.children())
+        if isinstance(current, c_ast.Decl):
+            # pycparserext keeps attributes in funcspec, outside children().
+            stack.extend(spec for spec in current.funcspec if isinstance(spec, c_ast.Node))
+
+
+def calls(node: c_ast.Node):
+    """(name, call node) for every direct call by name in a subtree."""
+    for child in _walk(node):
+        if isinstance(child, c_ast.FuncCall) and isinstance(child.name, c_ast.ID):
+            yield child.name.name, child
+
+
+def parse_kernel(kernel: KernelSource) -> ParsedKernel:
+    """Parse one sub-kernel: find it in its (preprocessed) file and collect what fusion needs."""
+    unit = parse_translation_unit(kernel)
+    kernels = [ext for ext in unit.ext if is_kernel(ext)]
+    matches = [ext for ext in kernels if ext.decl.name == kernel.name]
+    if not matches:
+        found = ", ".join(sorted({k.decl.name for k in kernels})) or "none"
+        raise SourceError(f"{kernel.display_name}: no kernel named '{kernel.name}' "
+                          f"(kernels found: {found})")
+    definition = matches[-1]
+    items = _needed_items(unit, definition)
+    functions = {item.decl.name: item for item in items if isinstance(item, c_ast.FuncDef)}
+    for item in items:
+        if is_kernel(item):
+            name = item.decl.name
+            call = next(call for callee, call in calls(definition) if callee == name)
+            raise _unsupported(kernel, call, f"kernel '{kernel.name}' calls the kernel '{name}'; "
+                                             "only non-kernel helper functions can be fused")
+    _check_recursion(kernel, definition, functions)
+    bodies = [definition, *functions.values()]
+    builtins, group_functions = set(), set()
+    dimensions: int | None = 1
+    for body in bodies:
+        for name, call in calls(body):
+            if name in dialect.WORK_ITEM_BUILTINS:
+                builtins.add(name)
+                if dialect.WORK_ITEM_BUILTINS[name].per_dim and dimensions is not None:
+                    index = _constant_index(call)
+                    dimensions = None if index is None else max(dimensions, min(index, 2) + 1)
+            elif name in dialect.WORK_GROUP_FUNCTIONS:
+                group_functions.add(name)
+            elif name in dialect.UNSUPPORTED_BUILTINS or name.startswith(dialect.UNSUPPORTED_PREFIXES):
+                raise _unsupported(kernel, call, f"'{name}' is not supported in a fused kernel "
+                                                 "(it depends on the hardware work-group or device)")
+    for node in [*items, definition]:
+        _check_reserved_names(kernel, node)
+    return ParsedKernel(
+        kernel=kernel,
+        name=kernel.name,
+        definition=definition,
+        items=tuple(item for item in items if item is not definition),
+        parameters=tuple(_parameter(kernel, decl) for decl in _parameter_decls(definition)),
+        extension_pragmas=tuple(_extension_pragmas(unit)),
+        program_flags=split_options(kernel.options).program_flags,
+        work_item_builtins=frozenset(builtins),
+        work_group_functions=frozenset(group_functions),
+        local_declarations=tuple(_local_declarations(definition.body)),
+        required_local_size=_required_local_size(definition),
+        location=location_of(definition.decl, kernel.display_name),
+        dimension_reads=dimensions,
+    )
+
+
+def _constant_index(call: c_ast.FuncCall) -> int | None:
+    args = call.args.exprs if call.args is not None else []
+    if len(args) == 1 and isinstance(args[0], c_ast.Constant) and args[0].type in ("int", "unsigned int"):
+        try:
+            return int(args[0].value.rstrip("uUlL"), 0)
+        except ValueError:
+            return None
+    return None
+
+
+def _unsupported(kernel: KernelSource, node: c_ast.Node, message: str) -> UnsupportedError:
+    location = location_of(node, kernel.display_name)
+    return UnsupportedError(message, location, source_text=_text_for(kernel, location))
+
+
+def _needed_items(unit: c_ast.FileAST, definition: c_ast.FuncDef) -> list[c_ast.Node]:
+    """The file-scope items a kernel needs, transitively, in source order (definition included)."""
+    by_name: dict[str, list[int]] = {}
+    items = [ext for ext in unit.ext if not isinstance(ext, c_ast.Pragma)]
+    for index, item in enumerate(items):
+        for name in declared_names(item):
+            by_name.setdefault(name, []).append(index)
+    needed: set[int] = set()
+    pending = [definition]
+    while pending:
+        for name in referenced_names(pending.pop()):
+            for index in by_name.get(name, ()):
+                if index not in needed:
+                    needed.add(index)
+                    pending.append(items[index])
+    # A function prototype is dropped when its definition is there: items are emitted in an
+    # order where every definition precedes its uses (no recursion in OpenCL C).
+    defined = {items[i].decl.name for i in needed if isinstance(items[i], c_ast.FuncDef)}
+    return [items[i] for i in sorted(needed)
+            if not (_is_prototype(items[i]) and items[i].name in defined)
+            and not (is_kernel(items[i]) and items[i] is not definition and False)]
+
+
+def _is_prototype(item: c_ast.Node) -> bool:
+    return isinstance(item, c_ast.Decl) and isinstance(item.type, (c_ast.FuncDecl,)) or (
+        isinstance(item, c_ast.Decl) and type(item.type).__name__ == "FuncDeclExt")
+
+
+def _check_recursion(kernel: KernelSource, definition: c_ast.FuncDef,
+                     functions: dict[str, c_ast.FuncDef]) -> None:
+    state: dict[str, str] = {}
+
+    def visit(function: c_ast.FuncDef) -> None:
+        state[function.decl.name] = "open"
+        for name, call in calls(function):
+            if name not in functions:
+                continue
+            if state.get(name) == "open":
+                raise _unsupported(kernel, call, f"recursive call to '{name}' "
+                                                 "(OpenCL C does not allow recursion)")
+            if name not in state:
+                visit(functions[name])
+        state[function.decl.name] = "done"
+
+    visit(definition)
+
+
+def _check_reserved_names(kernel: KernelSource, node: c_ast.Node) -> None:
+    for child in _walk(node):
+        name = None
+        if isinstance(child, c_ast.ID):
+            name = child.name
+        elif isinstance(child, (c_ast.Decl, c_ast.TypeDecl)):
+            name = getattr(child, "name", None) or getattr(child, "declname", None)
+        if name and name.startswith(dialect.RESERVED_PREFIX):
+            raise _unsupported(kernel, child, f"the identifier '{name}' uses the prefix "
+                                              f"'{dialect.RESERVED_PREFIX}' reserved for fused code")
+
+
+def _parameter_decls(definition: c_ast.FuncDef) -> list[c_ast.Decl]:
+    params = definition.decl.type.args
+    if params is None:
+        return []
+    decls = [p for p in params.params if isinstance(p, c_ast.Decl)]
+    # `void k(void)` declares no parameter.
+    if len(decls) == 1 and decls[0].name is None:
+        return []
+    return decls
+
+
+def _parameter(kernel: KernelSource, decl: c_ast.Decl) -> Parameter:
+    quals = list(decl.quals)
+    node = decl.type
+    pointer = isinstance(node, c_ast.PtrDecl)
+    while isinstance(node, (c_ast.PtrDecl, c_ast.ArrayDecl)):
+        node = node.type
+    if isinstance(node, c_ast.TypeDecl):
+        quals += node.quals
+    address_space = next((dialect.ADDRESS_SPACES[q] for q in quals if q in dialect.ADDRESS_SPACES), None)
+    access = next((dialect.ACCESS_QUALIFIERS[q] for q in quals if q in dialect.ACCESS_QUALIFIERS), None)
+    inner = node.type if isinstance(node, c_ast.TypeDecl) else node
+    if isinstance(inner, c_ast.IdentifierType):
+        base_type = " ".join(inner.names)
+    else:
+        base_type = to_source(inner)
+    if pointer:
+        kind = "local" if address_space == "local" else "buffer"
+    elif base_type in dialect.IMAGE_TYPES:
+        kind = "image"
+        access = access or "read_only"
+    elif base_type == "sampler_t":
+        kind = "sampler"
+    else:
+        kind = "scalar"
+    type_decl = c_ast.Decl(None, decl.quals, decl.align, decl.storage, decl.funcspec,
+                           _without_name(decl.type), None, None)
+    return Parameter(decl.name, kind, to_source(type_decl).strip(), base_type, address_space,
+                     access, location_of(decl, kernel.display_name))
+
+
+def _without_name(node: c_ast.Node) -> c_ast.Node:
+    import copy
+    node = copy.deepcopy(node)
+    for child in _walk(node):
+        if isinstance(child, c_ast.TypeDecl):
+            child.declname = None
+    return node
+
+
+def _extension_pragmas(unit: c_ast.FileAST):
+    for ext in unit.ext:
+        if isinstance(ext, c_ast.Pragma) and ext.string.split()[:2] == ["OPENCL", "EXTENSION"]:
+            yield ext.string
+
+
+def _local_declarations(body: c_ast.Node) -> list[c_ast.Decl]:
+    return [node for node in _walk(body)
+            if isinstance(node, c_ast.Decl) and any(dialect.ADDRESS_SPACES.get(q) == "local"
+                                                    for q in node.quals)]
+
+
+def _required_local_size(definition: c_ast.FuncDef) -> tuple[int, int, int] | None:
+    for node in _walk(definition.decl):
+        if isinstance(node, c_ast.FuncCall) and isinstance(node.name, c_ast.ID) and \
+                node.name.name == "reqd_work_group_size" and node.args is not None:
+            values = [int(str(arg.value).rstrip("uUlL"), 0) for arg in node.args.exprs
+                      if isinstance(arg, c_ast.Constant)]
+            if len(values) == 3:
+                return tuple(values)
+    return None
