@@ -100,7 +100,9 @@ void softmax_channel(GLOBAL_SIZE_3_DIMS
         const int4 valid = (lanes + (int4)(cb << 2)) < channel_count;
         partial_sum += select((FLOAT4)(0.0f), exp(value - (FLOAT4)(max_value)), valid);
     }
-    scratch[local_idx] = (partial_sum.x + partial_sum.y) + (partial_sum.z + partial_sum.w);
+    /* dot() rather than (x + y) + (z + w): the latter crashes Oclgrind 21.10's --uninitialized
+       plugin (a memcpy in Uninitialized::instructionExecuted) when x..w come from a loop. */
+    scratch[local_idx] = dot(partial_sum, (FLOAT4)(1.0f));
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int stride = LOCAL_SIZE >> 1; stride > 0; stride >>= 1) {
         if (local_idx < stride) {

@@ -1,0 +1,65 @@
+"""Fused launches write exactly what their sub-kernels write alone, bit for bit, on PoCL."""
+import warnings
+
+import pytest
+from hypothesis import given, strategies as st
+
+import fusion
+from fusion.testing import assert_equivalent
+
+from zoo import ZOO, combined_factory
+
+
+@st.composite
+def groups(draw, pool=tuple(ZOO), min_size=2, max_size=4):
+    names = draw(st.lists(st.sampled_from(pool), min_size=min_size, max_size=max_size))
+    members = [ZOO[name] for name in names]
+    shapes = [draw(member.shape_strategy) for member in members]
+    seed = draw(st.integers(0, 2**32 - 1))
+    return members, shapes, seed
+
+
+@pytest.mark.parametrize("layout", ["groups", "wave"])
+@given(group=groups())
+def test_random_groups_match_separate_launches(pocl, fusers, layout, group):
+    members, shapes, seed = group
+    kernels = [m.kernel for m in members]
+    real = [m for m in members if m.real_work_groups]
+    fusable = layout == "groups" or len({m.name for m in real}) <= 1 or \
+        {m.name for m in real} <= {"reduce", "prefix"}
+    fuser = fusers[layout] if fusable else fusion.Fuser(pocl, layout=layout)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert_equivalent(pocl, kernels, combined_factory(members, shapes, seed), fuser=fuser)
+    fallbacks = [w for w in caught if issubclass(w.category, fusion.FusionWarning)]
+    if fusable:
+        assert not fallbacks
+    else:
+        assert fallbacks and "cannot share a launch" in str(fallbacks[0].message)
+
+
+NAMED_SHAPES = {
+    "scale": ((45,), 37), "scale3": ((64,), 64), "ids": ((12, 6), (4, 2)),
+    "cube": ((4, 6, 2), (2, 2, 1)), "reduce": (5, 71), "transpose": ((12, 8), (10, 7)),
+    "prefix": 3, "blur": ((9, 5), (1, 5)), "misc": ((48,), (16,)), "table": ((40,), (8,)),
+}
+
+
+@pytest.mark.parametrize("names", [
+    ("scale", "scale3"),            # one source, two -D values: helper `act` differs
+    ("scale", "scale"),             # identical kernels fused
+    ("reduce", "transpose", "prefix"),  # three barrier kernels, flat local size 16
+    ("ids", "cube", "blur", "table"),
+    ("misc", "table", "scale"),
+])
+@pytest.mark.parametrize("layout", ["groups", "wave"])
+def test_named_groups(pocl, fusers, layout, names):
+    members = [ZOO[n] for n in names]
+    shapes = [NAMED_SHAPES[n] for n in names]
+    fuser = fusers[layout]
+    if layout == "wave" and names == ("reduce", "transpose", "prefix"):
+        fuser = fusion.Fuser(pocl, layout=layout)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fusion.FusionWarning)
+        assert_equivalent(pocl, [m.kernel for m in members],
+                          combined_factory(members, shapes, 7), fuser=fuser)
