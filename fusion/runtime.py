@@ -174,6 +174,20 @@ class Fuser:
                 alone[index] = reason
         return FusedKernel(self, kernels, tuple(parsed), alone)
 
+    def sequential(self, kernels: Sequence[KernelSource]) -> "FusedKernel":
+        """The same interface without fusion: every kernel launched on its own, one after
+        another, with the same argument checking and binding. The baseline fusion is measured
+        against."""
+        kernels = tuple(kernels)
+        parsed = []
+        for kernel in kernels:
+            try:
+                parsed.append(parse_kernel(kernel))
+            except UnsupportedError:
+                parsed.append(None)
+        return FusedKernel(self, kernels, tuple(parsed),
+                           {i: "" for i in range(len(kernels))}, fused=False)
+
     # Building, cached per kernel subset (and per layout when the layout is baked in).
     def _fused_kernel(self, kernels: tuple[KernelSource, ...], indices: tuple[int, ...],
                       baked: Layout | None, shapes) -> _Fused:
@@ -290,8 +304,10 @@ class FusedKernel:
     """Launches a group of kernels as one fused kernel (and, if needed, a few on their own)."""
 
     def __init__(self, fuser: Fuser, kernels: tuple[KernelSource, ...],
-                 parsed: tuple[ParsedKernel | None, ...], alone: dict[int, str]):
+                 parsed: tuple[ParsedKernel | None, ...], alone: dict[int, str], *,
+                 fused: bool = True):
         self.fuser = fuser
+        self.fused = fused
         self.kernels = kernels
         self.parsed = parsed
         self._alone = alone
@@ -320,8 +336,8 @@ class FusedKernel:
                 raise LaunchError(f"launch {index} ('{self.kernels[index].name}'): {error}") from None
         for index, launch in enumerate(launches):
             self._check_arity(index, launch)
-        plan = self._plan(shapes)
-        for index, reason in plan.alone:
+        plan = self._plan(shapes) if self.fused else _Plan((), tuple(self._alone.items()))
+        for index, reason in plan.alone if self.fused else ():
             self._warn(f"kernel '{self.kernels[index].name}' runs on its own, not fused: {reason}")
         steps = []
         if plan.fused:
