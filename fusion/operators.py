@@ -12,7 +12,7 @@ leading `global_size_dim*` arguments, as MNN does); the arguments in kernel para
 
     op = make(ctx, queue, "conv2d_1x1", np.random.default_rng(0), c=32, oc=192, h=28, w=28)
     op.reset_outputs(queue)
-    op.run(queue)                      # or: kernel(queue, *op.launch())
+    op.run(queue)                      # or: g, l, args = op.launch(); kernel(queue, g, l, *args)
     np.testing.assert_allclose(op.read_outputs(queue)[0], op.reference()[0],
                                rtol=op.tolerance[0], atol=op.tolerance[1])
 
@@ -299,7 +299,7 @@ class Operator:
     _kernel: Any = dataclasses.field(default=None, repr=False)
 
     def launch(self) -> tuple:
-        """(global_size, local_size, args): `kernel(queue, *op.launch())` runs it."""
+        """(global_size, local_size, args): `kernel(queue, global_size, local_size, *args)`."""
         return self.global_size, self.local_size, list(self.args)
 
     @property
@@ -383,6 +383,8 @@ class _Builder:
         self.max_width = device.image2d_max_width
         self.max_height = device.image2d_max_height
         self.inputs: list = []
+        # pyopencl >= 2024.3 deprecates calling Image() directly in favour of create_image()
+        self.create_image = getattr(self.cl, "create_image", self.cl.Image)
 
     def _check(self, width, height):
         if width > self.max_width or height > self.max_height:
@@ -394,8 +396,9 @@ class _Builder:
         mf = self.cl.mem_flags
         height, width, _ = array.shape
         self._check(width, height)
-        image = self.cl.Image(self.context, mf.READ_ONLY | mf.COPY_HOST_PTR, self.format,
-                              shape=(width, height), hostbuf=np.ascontiguousarray(array, np.float32))
+        image = self.create_image(self.context, mf.READ_ONLY | mf.COPY_HOST_PTR, self.format,
+                                  shape=(width, height),
+                                  hostbuf=np.ascontiguousarray(array, np.float32))
         self.inputs.append(image)
         return image
 
@@ -412,8 +415,8 @@ class _Builder:
     def output_image(self, shape) -> _Output:
         width, height = image_shape(shape)
         self._check(width, height)
-        image = self.cl.Image(self.context, self.cl.mem_flags.READ_WRITE, self.format,
-                              shape=(width, height))
+        image = self.create_image(self.context, self.cl.mem_flags.READ_WRITE, self.format,
+                                  shape=(width, height))
         return _Output(image, tuple(shape), "image")
 
     def output_buffer(self, shape) -> _Output:

@@ -94,10 +94,26 @@ _LOCATED_MESSAGE = re.compile(r"^(?P<file>.*?):(?P<line>\d+)(?::(?P<col>\d+))?: 
 _UNROLL_HINT = re.compile(r"__attribute__\s*\(\(\s*opencl_unroll_hint\s*(?:\(\s*(\d*)\s*\))?\s*\)\)")
 
 
+_LINE_MARKER = re.compile(r'^#line (\d+)(?: "(.*)")?[ \t]*$', re.M)
+
+
+def _unroll_hints_as_pragmas(text: str, filename: str) -> str:
+    """`__attribute__((opencl_unroll_hint(N)))` -> `#pragma unroll N` on a line of its own,
+    followed by a `#line` marker so that every later token keeps its line and column."""
+    def replace(match: re.Match) -> str:
+        line, file = 1, filename
+        start = 0
+        for marker in _LINE_MARKER.finditer(text, 0, match.start()):
+            line, file, start = int(marker[1]), marker[2] or file, marker.end() + 1
+        line += text.count("\n", start, match.end())
+        column = match.end() - (text.rfind("\n", 0, match.end()) + 1)
+        return (f"\n#pragma unroll {match[1] or ''}\n#line {line} \"{file}\"\n" + " " * column)
+    return _UNROLL_HINT.sub(replace, text)
+
+
 @functools.lru_cache(maxsize=256)
 def _parse_text(text: str, filename: str) -> c_ast.FileAST:
-    text = _UNROLL_HINT.sub(lambda m: f"\n#pragma unroll {m.group(1) or ''}\n", text)
-    return _Parser().parse(text, filename=filename)
+    return _Parser().parse(_unroll_hints_as_pragmas(text, filename), filename=filename)
 
 
 def parse_translation_unit(kernel: KernelSource) -> c_ast.FileAST:
@@ -148,10 +164,16 @@ def _defines_body(node) -> bool:
 
 
 def referenced_names(node: c_ast.Node) -> set[str]:
-    """Every identifier, type name and tag a subtree mentions (a superset of what it uses)."""
+    """Every identifier, type name and tag a subtree mentions (a superset of what it uses).
+    Struct member names (`p.gain`, `.gain = 1`) and vector swizzles (`v.xy`) are not names of
+    anything at file scope, so they are left out."""
     names: set[str] = set()
-    for child in _walk(node):
-        if isinstance(child, c_ast.ID):
+    nodes = list(_walk(node))
+    members = {id(child.field) for child in nodes if isinstance(child, c_ast.StructRef)}
+    members |= {id(designator) for child in nodes if isinstance(child, c_ast.NamedInitializer)
+                for designator in child.name if isinstance(designator, c_ast.ID)}
+    for child in nodes:
+        if isinstance(child, c_ast.ID) and id(child) not in members:
             names.add(child.name)
         elif isinstance(child, c_ast.IdentifierType):
             names.update(child.names)
@@ -174,6 +196,29 @@ def _walk(node: c_ast.Node):
             stack.extend(spec for spec in current.funcspec if isinstance(spec, c_ast.Node))
 
 
+def clone(node):
+    """A deep copy of a subtree, several times faster than copy.deepcopy: nodes and lists are
+    copied, everything else (strings, coordinates) is shared, as passes never change those."""
+    if isinstance(node, c_ast.Node):
+        cls = type(node)
+        copied = cls.__new__(cls)
+        for name in _slot_names(cls):
+            if hasattr(node, name):
+                setattr(copied, name, clone(getattr(node, name)))
+        if hasattr(node, "__dict__"):
+            copied.__dict__.update({k: clone(v) for k, v in node.__dict__.items()})
+        return copied
+    if isinstance(node, list):
+        return [clone(element) for element in node]
+    return node
+
+
+@functools.lru_cache(maxsize=None)
+def _slot_names(cls) -> tuple[str, ...]:
+    return tuple(name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())
+                 if name != "__weakref__")
+
+
 def calls(node: c_ast.Node):
     """(name, call node) for every direct call by name in a subtree."""
     for child in _walk(node):
@@ -181,8 +226,11 @@ def calls(node: c_ast.Node):
             yield child.name.name, child
 
 
+@functools.lru_cache(maxsize=512)
 def parse_kernel(kernel: KernelSource) -> ParsedKernel:
-    """Parse one sub-kernel: find it in its (preprocessed) file and collect what fusion needs."""
+    """Parse one sub-kernel: find it in its (preprocessed) file and collect what fusion needs.
+    Cached per KernelSource (text, name, options, file name); the result is shared: never
+    change it."""
     unit = parse_translation_unit(kernel)
     kernels = [ext for ext in unit.ext if is_kernel(ext)]
     matches = [ext for ext in kernels if ext.decl.name == kernel.name]
@@ -350,8 +398,7 @@ def _parameter(kernel: KernelSource, decl: c_ast.Decl) -> Parameter:
 
 
 def _without_name(node: c_ast.Node) -> c_ast.Node:
-    import copy
-    node = copy.deepcopy(node)
+    node = clone(node)
     for child in _walk(node):
         if isinstance(child, c_ast.TypeDecl):
             child.declname = None

@@ -16,13 +16,12 @@ After:   `float act(...)` (A's), `float act_1(...)` (B's, B's calls renamed), pa
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 
 from pycparser import c_ast
 
 from .codegen import item_source
-from .parse import ParsedKernel, declared_names, referenced_names
+from .parse import ParsedKernel, clone, declared_names, referenced_names
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +93,11 @@ class Renamer(c_ast.NodeVisitor):
     visit_Struct = _visit_aggregate
     visit_Union = _visit_aggregate
 
+    def visit_Enum(self, node):
+        node.name = self._new(node.name)
+        if node.values is not None:
+            self.visit(node.values)
+
     def visit_Enumerator(self, node):
         node.name = self._new(node.name)
         if node.value is not None:
@@ -111,7 +115,7 @@ class Renamer(c_ast.NodeVisitor):
 
 def renamed(node: c_ast.Node, mapping: dict[str, str]) -> c_ast.Node:
     """A renamed deep copy of a subtree; the original is left alone."""
-    node = copy.deepcopy(node)
+    node = clone(node)
     if mapping:
         Renamer(mapping).visit(node)
     return node

@@ -21,14 +21,13 @@ any work-group, so the sub-kernels' `__local` variables are hoisted into one `__
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 
 from pycparser import c_ast
 
 from . import dialect
 from .errors import UnsupportedError
-from .parse import calls, location_of
+from .parse import calls, clone, location_of
 from .rename import RenamedKernel, RenamedProgram
 
 WORKITEM = "pf_wi"          # the pointer to the sub-kernel's work-item record
@@ -65,7 +64,7 @@ def rewrite(program: RenamedProgram) -> RewrittenProgram:
     rewriter = _BuiltinRewriter(takes_workitem)
     items = []
     for item in program.items:
-        item = copy.deepcopy(item)
+        item = clone(item)
         if isinstance(item, c_ast.FuncDef):
             rewriter.visit(item.body)
             if item.decl.name in takes_workitem:
@@ -73,7 +72,7 @@ def rewrite(program: RenamedProgram) -> RewrittenProgram:
         items.append(item)
     kernels = []
     for index, kernel in enumerate(program.kernels):
-        body = copy.deepcopy(kernel.definition.body)
+        body = clone(kernel.definition.body)
         rewriter.visit(body)
         member = f"k{index}"
         hoisted = _hoist_local_declarations(kernel, body, member)
@@ -167,7 +166,7 @@ def _compounds(node: c_ast.Node):
 
 
 def _without_address_space(decl: c_ast.Decl) -> c_ast.Decl:
-    decl = copy.deepcopy(decl)
+    decl = clone(decl)
     keep = lambda quals: [q for q in quals if q not in dialect.ADDRESS_SPACES]  # noqa: E731
     decl.quals = keep(decl.quals)
     node = decl.type

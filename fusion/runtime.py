@@ -147,12 +147,21 @@ class Fuser:
         self._lock = threading.Lock()
         self._fused: dict[tuple, Future] = {}
         self._singles: dict[KernelSource, _Single] = {}
+        self._launchers: dict[tuple[KernelSource, ...], FusedKernel] = {}
 
     def fuse(self, kernels: Sequence[KernelSource]) -> "FusedKernel":
-        """A launcher for these kernels: parses them now (syntax errors are raised here)."""
+        """A launcher for these kernels: parses them now (syntax errors are raised here); the
+        fused program is generated and built at the first launch (it depends on which kernels
+        can share a launch), then cached. Asking again for the same kernels is a cache hit."""
         kernels = tuple(kernels)
         if not kernels:
             raise FusionError("nothing to fuse: the kernel list is empty")
+        launcher = self._launchers.get(kernels)
+        if launcher is None:
+            launcher = self._launchers.setdefault(kernels, self._new_launcher(kernels))
+        return launcher
+
+    def _new_launcher(self, kernels: tuple[KernelSource, ...]) -> "FusedKernel":
         parsed: list[ParsedKernel | None] = []
         alone: dict[int, str] = {}
         for index, kernel in enumerate(kernels):

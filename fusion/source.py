@@ -93,6 +93,14 @@ class _Preprocessor(Preprocessor):
     def on_error(self, file, line, msg):
         self.errors.append((Location(file or self.filename, line or 0, 1), msg))
 
+    def on_directive_unknown(self, directive, toks, ifpassthru, precedingtoks):
+        # pcpp prints `#error` to stderr and carries on: make it the error it is in C.
+        if directive.value == "error":
+            text = "".join(tok.value for tok in toks).strip()
+            self.on_error(directive.source, directive.lineno, f"#error {text}".rstrip())
+            return True
+        return super().on_directive_unknown(directive, toks, ifpassthru, precedingtoks)
+
     def on_unknown_macro_in_defined_expr(self, tok):
         return False  # `defined(X)` of an unknown X is false, as in C
 
@@ -117,9 +125,16 @@ def preprocess(kernel: KernelSource) -> str:
     for directory in options.include_dirs:
         pp.add_path(directory)
     pp.rewrite_paths = []  # keep file names as given: error locations must match the user's
-    pp.parse(kernel.source, kernel.display_name)
     out = io.StringIO()
-    pp.write(out)
+    try:
+        pp.parse(kernel.source, kernel.display_name)
+        pp.write(out)
+    except Exception as error:  # pcpp crashes on some malformed directives (`#if` alone)
+        directive = getattr(pp, "lastdirective", None)
+        file = getattr(directive, "source", None) or kernel.display_name
+        line = directive.lineno if directive is not None else 0
+        pp.errors.insert(0, (Location(file, line, 1),
+                             f"malformed directive ({type(error).__name__})"))
     # pcpp writes the main file's name made absolute into its #line markers: restore the name
     # the user gave, so that locations read as they expect.
     text = out.getvalue().replace(f'"{os.path.abspath(kernel.display_name)}"',

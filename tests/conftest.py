@@ -16,12 +16,20 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true",
                      help="rewrite tests/golden/*.cl from the current generator")
+    parser.addoption("--platform", default="Portable Computing Language",
+                     help="OpenCL platform (part of its name) for the device tests; default PoCL")
 
 
 @pytest.fixture(scope="session")
-def pocl():
-    from fusion.testing import pocl_context
-    return pocl_context()
+def pocl(request):
+    """The device-test context: PoCL unless --platform names another (e.g. NVIDIA)."""
+    import pyopencl as cl
+    from fusion.testing import find_platform
+    name = request.config.getoption("--platform")
+    platform = find_platform(name)
+    if platform is None:
+        pytest.fail(f"no OpenCL platform matching '{name}'")
+    return cl.Context(platform.get_devices()[:1])
 
 
 @pytest.fixture(scope="session")

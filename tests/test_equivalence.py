@@ -35,7 +35,7 @@ def test_random_groups_match_separate_launches(pocl, fusers, layout, group):
     if fusable:
         assert not fallbacks
     else:
-        assert fallbacks and "cannot share a launch" in str(fallbacks[0].message)
+        assert any("cannot share a launch" in str(w.message) for w in fallbacks)
 
 
 NAMED_SHAPES = {
