@@ -1,8 +1,10 @@
 /*
  * concat_channel: concatenation of two NC4HW4 images (layout: see conv2d_1x1.cl) of one batch,
  * height and width along the channel axis: output channels 0 .. C0-1 come from input0, channels
- * C0 .. C0+C1-1 from input1. C0 need not be a multiple of 4, so each output lane is gathered on
- * its own. Channels past C0 + C1 are written as 0.
+ * C0 .. C0+C1-1 from input1. C0 need not be a multiple of 4: an output block then takes lanes of
+ * two neighbouring input blocks, put together with fixed swizzles (no dynamically indexed
+ * vector lanes: Oclgrind 21.10 miscomputes `i == 0 ? v.x : i == 1 ? v.y : ...` with a run-time
+ * i). Channels past C0 + C1 are written as 0.
  *
  * Work-item (cb * W + w, n * H + h) computes one output pixel.
  */
@@ -44,7 +46,20 @@
 
 __constant sampler_t SAMPLER = CLK_NORMALIZED_COORDS_FALSE | CLK_ADDRESS_CLAMP | CLK_FILTER_NEAREST;
 
-#define LANE(v, i) ((i) == 0 ? (v).x : ((i) == 1 ? (v).y : ((i) == 2 ? (v).z : (v).w)))
+/* Lanes r .. r+3 of the 8-lane vector (a, b), for r = 0 .. 3. */
+FLOAT4 shift_lanes(const FLOAT4 a, const FLOAT4 b, const int r) {
+    FLOAT4 result;
+    if (r == 0) {
+        result = a;
+    } else if (r == 1) {
+        result = (FLOAT4)(a.y, a.z, a.w, b.x);
+    } else if (r == 2) {
+        result = (FLOAT4)(a.z, a.w, b.x, b.y);
+    } else {
+        result = (FLOAT4)(a.w, b.x, b.y, b.z);
+    }
+    return result;
+}
 
 __kernel void concat_channel(GLOBAL_SIZE_2_DIMS
                              __read_only image2d_t input0,
@@ -59,21 +74,34 @@ __kernel void concat_channel(GLOBAL_SIZE_2_DIMS
 
     const int channel_block = channel_width_idx / width;
     const int w = channel_width_idx - channel_block * width;
+    const int c_begin = channel_block << 2;
 
-    FLOAT values[4];
-    for (int i = 0; i < 4; ++i) {
-        const int c = (channel_block << 2) + i;
-        FLOAT value = (FLOAT)(0.0f);
-        if (c < channels0) {
-            const FLOAT4 pixel = RI_F(input0, (int2)((c >> 2) * width + w, batch_height_idx));
-            value = LANE(pixel, c & 3);
-        } else if (c < channels0 + channels1) {
-            const int c1 = c - channels0;
-            const FLOAT4 pixel = RI_F(input1, (int2)((c1 >> 2) * width + w, batch_height_idx));
-            value = LANE(pixel, c1 & 3);
+    FLOAT4 result;
+    if (c_begin + 4 <= channels0) {
+        /* all four lanes from input0, same block */
+        result = RI_F(input0, (int2)(channel_width_idx, batch_height_idx));
+    } else if (c_begin >= channels0) {
+        /* all from input1, starting at its channel c_begin - channels0 */
+        const int start = c_begin - channels0;
+        const int block = start >> 2;
+        const int next_x = select((block + 1) * width + w, -1, ((block + 1) << 2) >= channels1);
+        const FLOAT4 a = RI_F(input1, (int2)(block * width + w, batch_height_idx));
+        const FLOAT4 b = RI_F(input1, (int2)(next_x, batch_height_idx));
+        result = shift_lanes(a, b, start & 3);
+    } else {
+        /* the first channels0 - c_begin (1 .. 3) lanes from input0, the rest from input1 */
+        const FLOAT4 a = RI_F(input0, (int2)(channel_width_idx, batch_height_idx));
+        const FLOAT4 b = RI_F(input1, (int2)(w, batch_height_idx));
+        const int from_input0 = channels0 - c_begin;
+        if (from_input0 == 1) {
+            result = (FLOAT4)(a.x, b.x, b.y, b.z);
+        } else if (from_input0 == 2) {
+            result = (FLOAT4)(a.x, a.y, b.x, b.y);
+        } else {
+            result = (FLOAT4)(a.x, a.y, a.z, b.x);
         }
-        values[i] = value;
     }
-    WI_F(output, (int2)(channel_width_idx, batch_height_idx),
-         (FLOAT4)(values[0], values[1], values[2], values[3]));
+    const int4 channel = (int4)(c_begin) + (int4)(0, 1, 2, 3);
+    result = select((FLOAT4)(0.0f), result, channel < (int4)(channels0 + channels1));
+    WI_F(output, (int2)(channel_width_idx, batch_height_idx), result);
 }
