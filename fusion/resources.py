@@ -2,26 +2,24 @@
 the package (fusion._templates, fusion._kernels) once installed from a wheel."""
 from __future__ import annotations
 
-import importlib.resources
-import os
 from pathlib import Path
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
 
 
-def _directory(checkout_name: str, package: str) -> Path:
+def _directory(checkout_name: str, installed_name: str) -> Path:
     candidate = _CHECKOUT / checkout_name
     if candidate.is_dir() and (_CHECKOUT / "pyproject.toml").is_file():
         return candidate
-    return Path(os.fspath(importlib.resources.files(package)))
+    return Path(__file__).resolve().parent / installed_name
 
 
 def templates_dir() -> Path:
-    return _directory("templates", "fusion._templates")
+    return _directory("templates", "_templates")
 
 
 def kernels_dir() -> Path:
-    return _directory("kernels", "fusion._kernels")
+    return _directory("kernels", "_kernels")
 
 
 def kernel_path(filename: str) -> Path:

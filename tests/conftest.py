@@ -4,7 +4,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 # CI runs fewer hypothesis examples than a developer's run; `--hypothesis-profile=thorough` more.
-settings.register_profile("default", max_examples=12, deadline=None,
+settings.register_profile("default", max_examples=20, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow,
                                                  HealthCheck.function_scoped_fixture])
 settings.register_profile("thorough", max_examples=200, deadline=None,

@@ -34,7 +34,29 @@ class ZooKernel:
     kernel: KernelSource
     shape_strategy: st.SearchStrategy
     make: Callable
-    real_work_groups: bool = False
+    # The local size of a kernel that needs real work-groups (barriers / __local), else None.
+    real_local: tuple | None = None
+
+    @property
+    def real_work_groups(self) -> bool:
+        return self.real_local is not None
+
+    def kernel_for(self, context, queue, shape) -> KernelSource:
+        """The kernel at this shape (a library operator's build options depend on its shape)."""
+        if self.kernel is not None:
+            return self.kernel
+        from fusion import operators
+        return operators.make(context, queue, self.name.split(":", 1)[1],
+                              np.random.default_rng(0), **shape).kernel
+
+
+def fusable(members, layout: str) -> bool:
+    """Whether a group can share one launch: kernels needing real work-groups must agree on
+    their number of work-items (layout "groups") or on their exact local size ("wave")."""
+    sizes = {m.real_local for m in members if m.real_local is not None}
+    if layout == "groups":
+        sizes = {int(np.prod(size)) for size in sizes}
+    return len(sizes) <= 1
 
 
 def _uniform(dims, max_extent, locals_=(1, 2, 4, 8)):
@@ -280,12 +302,12 @@ ZOO = {
     "reduce": ZooKernel("reduce", KernelSource(REDUCE_SOURCE, "reduce", filename="reduce.cl"),
                         _fixed_groups().flatmap(lambda g: st.integers(max(1, g * 16 - 15), g * 16)
                                                 .map(lambda n, g=g: (g, n))),
-                        _make_reduce, real_work_groups=True),
+                        _make_reduce, real_local=(16, 1, 1)),
     "transpose": ZooKernel("transpose", KernelSource(TRANSPOSE_SOURCE, "transpose",
                                                      filename="transpose.cl"),
-                           _padded_2d_by4(), _make_transpose, real_work_groups=True),
+                           _padded_2d_by4(), _make_transpose, real_local=(4, 4, 1)),
     "prefix": ZooKernel("prefix", KernelSource(SCAN_SOURCE, "prefix", filename="prefix.cl"),
-                        _fixed_groups(6), _make_scan, real_work_groups=True),
+                        _fixed_groups(6), _make_scan, real_local=(16, 1, 1)),
     "blur": ZooKernel("blur", KernelSource(IMAGE_SOURCE, "blur", filename="blur.cl"),
                       _uniform(2, 16), _make_image),
     "misc": ZooKernel("misc", KernelSource(MISC_SOURCE, "misc", filename="misc.cl"),
@@ -293,6 +315,47 @@ ZOO = {
     "table": ZooKernel("table", KernelSource(TABLE_SOURCE, "table", filename="table.cl"),
                        _uniform(1, 200, (1, 8)), _make_table),
 }
+
+
+# --- the operator library (kernels/), at small random shapes ----------------------------------
+def _library_shapes(kind):
+    from fusion import operators
+    base = operators.example_shapes(kind)
+    draws = {}
+    for key in ("c", "c0", "c1", "oc"):
+        if key in base:
+            draws[key] = st.integers(1, 12)
+    for key in ("h", "w", "out_h", "out_w"):
+        if key in base:
+            draws[key] = st.integers(3 if kind in ("max_pool", "avg_pool") else 1, 10)
+    if kind == "softmax":
+        draws["c"] = st.integers(1, 40)
+    return st.fixed_dictionaries(draws).map(lambda drawn, base=base: {**base, **drawn})
+
+
+def _make_library(kind):
+    def make(context, queue, shape, rng):
+        from fusion import operators
+        op = operators.make(context, queue, kind, rng, **shape)
+        op.reset_outputs(queue)
+        return op.launch(), [Output(0, f"output {j}", memory) for j, memory in enumerate(op.outputs)]
+    return make
+
+
+def _library_zoo():
+    from fusion import operators
+    zoo = {}
+    for kind in operators.KINDS:
+        shapes = _library_shapes(kind)
+        real_local = None
+        if kind == "softmax":  # barriers + __local: keep 16 work-items, like the zoo's own
+            shapes = shapes.map(lambda shape: {**shape, "local": 16})
+            real_local = (16, 1, 1)
+        zoo[f"lib:{kind}"] = ZooKernel(f"lib:{kind}", None, shapes, _make_library(kind), real_local)
+    return zoo
+
+
+ZOO.update(_library_zoo())
 
 
 def combined_factory(members, shapes, seed):
