@@ -345,6 +345,7 @@ def _check_recursion(kernel: KernelSource, definition: c_ast.FuncDef,
 
 
 def _check_reserved_names(kernel: KernelSource, node: c_ast.Node) -> None:
+    offenders = []
     for child in _walk(node):
         name = None
         if isinstance(child, c_ast.ID):
@@ -352,8 +353,16 @@ def _check_reserved_names(kernel: KernelSource, node: c_ast.Node) -> None:
         elif isinstance(child, (c_ast.Decl, c_ast.TypeDecl)):
             name = getattr(child, "name", None) or getattr(child, "declname", None)
         if name and name.startswith(dialect.RESERVED_PREFIX):
-            raise _unsupported(kernel, child, f"the identifier '{name}' uses the prefix "
-                                              f"'{dialect.RESERVED_PREFIX}' reserved for fused code")
+            offenders.append((name, child))
+    if offenders:
+        # Report the first occurrence in the source (usually the declaration), not whichever
+        # the tree walk happened to meet first.
+        def position(offender):
+            location = location_of(offender[1], kernel.display_name)
+            return location.line, location.column
+        name, child = min(offenders, key=position)
+        raise _unsupported(kernel, child, f"the identifier '{name}' uses the prefix "
+                                          f"'{dialect.RESERVED_PREFIX}' reserved for fused code")
 
 
 def _parameter_decls(definition: c_ast.FuncDef) -> list[c_ast.Decl]:

@@ -167,8 +167,11 @@ def rename(kernels: list[ParsedKernel]) -> RenamedProgram:
     file_scope_names = set(owner_text)
     # What another body could mean by a name other than its own parameters and locals: a
     # builtin function, say. A parameter of that name would shadow it there.
-    body_names = [referenced_names(k.definition.body) - original_parameters[i]
-                  - _local_names(k.definition.body) for i, k in enumerate(kernels)]
+    # Bodies as they will be emitted (file-scope renames applied): a name renamed away there
+    # no longer clashes with another kernel's parameter.
+    bodies = [renamed(k.definition.body, renames[i]) for i, k in enumerate(kernels)]
+    body_names = [referenced_names(body) - original_parameters[i] - _local_names(body)
+                  for i, body in enumerate(bodies)]
     result, taken_parameters = [], set()
     for index, kernel in enumerate(kernels):
         mapping = dict(renames[index])

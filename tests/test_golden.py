@@ -1,0 +1,84 @@
+"""Golden files: the generated fused kernels of a few representative groups, compared exactly.
+
+A change to the generator shows up here as a diff to review. After a deliberate change, rewrite
+the files with `pytest tests/test_golden.py --update-golden` and review the diff of tests/golden/.
+"""
+import difflib
+import json
+import os
+
+import pyopencl as cl
+import pytest
+
+from fusion import generate
+
+from zoo import ZOO
+
+GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
+WAVE_SIZE = 32  # fixed, not the device's: the files must not depend on the machine
+
+# name: (zoo kernels, layout, launches to bake in or None)
+GROUPS = {
+    "scale_scale3_groups": (("scale", "scale3"), "groups", None),
+    "reduce_transpose_prefix_groups": (("reduce", "transpose", "prefix"), "groups", None),
+    "ids_blur_table_wave": (("ids", "blur", "table"), "wave", None),
+    "misc_scale_baked_groups": (("misc", "scale"), "groups", [((48,), (16,)), ((45,), None)]),
+}
+MANIFEST_GROUP = "reduce_transpose_prefix_groups"
+
+
+def fused(name):
+    names, layout, launches = GROUPS[name]
+    return generate([ZOO[n].kernel for n in names], wave_size=WAVE_SIZE, layout=layout,
+                    launches=launches)
+
+
+def check_golden(request, filename: str, actual: str) -> None:
+    path = os.path.join(GOLDEN_DIR, filename)
+    if request.config.getoption("--update-golden"):
+        os.makedirs(GOLDEN_DIR, exist_ok=True)
+        with open(path, "w", encoding="utf-8", newline="\n") as f:
+            f.write(actual)
+        return
+    assert os.path.exists(path), (f"missing golden file tests/golden/{filename}: generate it with "
+                                  "`pytest tests/test_golden.py --update-golden` and review it")
+    with open(path, encoding="utf-8", newline="") as f:
+        expected = f.read()
+    if actual != expected:
+        diff = "".join(difflib.unified_diff(expected.splitlines(True), actual.splitlines(True),
+                                            f"golden/{filename}", "generated", n=2))
+        pytest.fail(f"generated code differs from tests/golden/{filename} (rerun with "
+                    f"--update-golden if the change is intended):\n{diff[:4000]}")
+
+
+@pytest.mark.parametrize("name", sorted(GROUPS))
+def test_fused_source_matches_golden(request, name):
+    check_golden(request, f"{name}.cl", fused(name).source)
+
+
+def test_manifest_matches_golden(request):
+    manifest = json.dumps(fused(MANIFEST_GROUP).manifest, indent=2, sort_keys=True) + "\n"
+    check_golden(request, f"{MANIFEST_GROUP}.manifest.json", manifest)
+
+
+@pytest.mark.parametrize("name", sorted(GROUPS))
+def test_golden_sources_build(pocl, name):
+    path = os.path.join(GOLDEN_DIR, f"{name}.cl")
+    with open(path, encoding="utf-8") as f:
+        source = f.read()
+    cl.Program(pocl, source).build()
+
+
+def test_golden_files_are_all_known():
+    """No stale golden file lingers after a group is renamed or removed."""
+    expected = {f"{name}.cl" for name in GROUPS} | {f"{MANIFEST_GROUP}.manifest.json"}
+    assert set(os.listdir(GOLDEN_DIR)) == expected
+
+
+def test_baked_group_has_no_layout_arguments():
+    source = fused("misc_scale_baked_groups").source
+    # misc: 48 items in work-groups of 32 (its 16 rounded up to the wave size) -> 2 groups.
+    assert "const uint8 pf_layout_0 = (uint8)(48u, 1u, 1u, 1u, 1u, 1u, 0u, 1u);" in source
+    assert "const uint8 pf_layout_1 = (uint8)(45u, 1u, 1u, 1u, 1u, 1u, 2u, 1u);" in source
+    header = source[source.index("__kernel void"):source.index(")\n{")]
+    assert "pf_layout" not in header
