@@ -12,7 +12,7 @@ import pyopencl as cl
 import pyopencl.cltypes as cltypes
 
 from . import dialect
-from .errors import LaunchError
+from .errors import LaunchError, with_source_line
 from .parse import Parameter
 
 
@@ -21,8 +21,17 @@ def _where(sub_kernel: str, index: int, parameter: Parameter) -> str:
             f"'{parameter.name}' ({parameter.type_text})")
 
 
-def convert_argument(sub_kernel: str, index: int, parameter: Parameter, value):
-    """The object to hand to pyopencl for one argument, or a LaunchError saying what is wrong."""
+def convert_argument(sub_kernel: str, index: int, parameter: Parameter, value,
+                     source_text: str | None = None):
+    """The object to hand to pyopencl for one argument, or a LaunchError saying what is wrong
+    (with the parameter's declaration line, read from source_text or from its file)."""
+    try:
+        return _convert(sub_kernel, index, parameter, value)
+    except LaunchError as error:
+        raise LaunchError(with_source_line(str(error), parameter.location, source_text)) from None
+
+
+def _convert(sub_kernel: str, index: int, parameter: Parameter, value):
     kind = parameter.kind
     where = _where(sub_kernel, index, parameter)
     if kind == "buffer":

@@ -83,7 +83,9 @@ def agreed_program_flags(parsed: Sequence[ParsedKernel]) -> tuple[str, ...]:
                 f"sub-kernels '{first.name}' and '{other.name}' were built with different "
                 f"program-wide options ({' '.join(first.program_flags) or 'none'} vs "
                 f"{' '.join(other.program_flags) or 'none'}); they apply to the whole fused "
-                "program, so these kernels cannot be fused", other.location)
+                "program, so these kernels cannot be fused", other.location,
+                source_text=other.kernel.source
+                if other.location.file == other.kernel.display_name else None)
     return first.program_flags
 
 

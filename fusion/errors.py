@@ -31,6 +31,17 @@ def source_line(location: Location, source_text: str | None = None) -> str | Non
     return lines[location.line - 1] if location.line <= len(lines) else None
 
 
+def with_source_line(message: str, location: Location, source_text: str | None = None, *,
+                     line: str | None = None) -> str:
+    """The message followed by the source line the location points at and a caret, when the
+    line can be found (given, or read from source_text or from the file)."""
+    line = line if line is not None else source_line(location, source_text)
+    if line is None:
+        return message
+    caret = " " * max(location.column - 1, 0) + "^"
+    return f"{message}\n    {line}\n    {caret}"
+
+
 class FusionError(Exception):
     """Base class of every error this package raises on purpose."""
 
@@ -48,11 +59,8 @@ class SourceError(FusionError):
     def _format(self) -> str:
         if self.location is None:
             return self.message
-        text = f"{self.location}: {self.message}"
-        if self.line_text is not None:
-            caret = " " * max(self.location.column - 1, 0) + "^"
-            text += f"\n    {self.line_text}\n    {caret}"
-        return text
+        return with_source_line(f"{self.location}: {self.message}", self.location,
+                                line=self.line_text)
 
 
 class UnsupportedError(SourceError):

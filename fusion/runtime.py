@@ -21,7 +21,7 @@ import pyopencl as cl
 
 from .binding import convert_argument, layout_value
 from .compiler import FusedProgram, generate, needs_of
-from .errors import BuildError, DeviceLimitError, FusionError, LaunchError, LayoutError, SourceError, UnsupportedError
+from .errors import with_source_line, BuildError, DeviceLimitError, FusionError, LaunchError, LayoutError, SourceError, UnsupportedError
 from .layout import DEFAULT_LAYOUT, Layout, LaunchShape, SubKernelNeeds, plan_layout
 from .parse import ParsedKernel, parse_kernel
 from .source import KernelSource, split_options
@@ -358,9 +358,10 @@ class FusedKernel:
     def _check_arity(self, index: int, launch: Launch) -> None:
         parsed = self.parsed[index]
         if parsed is not None and len(launch.args) != len(parsed.parameters):
-            raise LaunchError(f"{parsed.location}: sub-kernel '{parsed.name}' takes "
-                              f"{len(parsed.parameters)} arguments, launch {index} gave "
-                              f"{len(launch.args)}")
+            raise LaunchError(with_source_line(
+                f"{parsed.location}: sub-kernel '{parsed.name}' takes "
+                f"{len(parsed.parameters)} arguments, launch {index} gave {len(launch.args)}",
+                parsed.location, parsed.kernel.source))
 
     def _warn(self, message: str) -> None:
         if message not in self._warned:
@@ -447,7 +448,7 @@ class FusedKernel:
         parsed = self.parsed[index]
         if parsed is None:
             return list(launch.args)
-        return [convert_argument(parsed.name, position, parameter, value)
+        return [convert_argument(parsed.name, position, parameter, value, parsed.kernel.source)
                 for position, (parameter, value) in enumerate(zip(parsed.parameters, launch.args))]
 
     def _bind_single(self, index: int, launch: Launch, shared: bool) -> "_Step":

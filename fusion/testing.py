@@ -110,7 +110,7 @@ def _host_args(kernel: KernelSource, args) -> list:
     if len(parameters) != len(args):
         raise FusionError(f"kernel '{kernel.name}' takes {len(parameters)} arguments, "
                           f"the launch gave {len(args)}")
-    return [convert_argument(kernel.name, i, p, value)
+    return [convert_argument(kernel.name, i, p, value, kernel.source)
             for i, (p, value) in enumerate(zip(parameters, args))]
 
 
