@@ -32,6 +32,29 @@ class FusionWarning(UserWarning):
 
 
 @dataclasses.dataclass(frozen=True)
+class DeviceQuirks:
+    """Known defects of OpenCL implementations that fusion must work around.
+
+    max_barrier_kernels: how many sub-kernels with barriers / local memory one fused kernel may
+    hold (None: any number). PoCL 3.0-rc2 (pocl-binary-distribution 3.0) miscompiles a kernel
+    whose if/else branches both hold such code: a hand-written kernel without any fusion code
+    shows it (tests/test_pocl_quirk.py); Oclgrind, NVIDIA's driver and a newer PoCL run it
+    correctly. There, the others run on their own.
+    """
+
+    max_barrier_kernels: int | None = None
+    barrier_reason: str = ""
+
+    @classmethod
+    def of(cls, device: cl.Device) -> "DeviceQuirks":
+        version = device.platform.version
+        if "PoCL 3.0-rc2" in version:
+            return cls(1, "PoCL 3.0-rc2 miscompiles a kernel holding two sub-kernels with barriers "
+                          "(docs/LIMITS.md), so only one such sub-kernel is fused per launch there")
+        return cls()
+
+
+@dataclasses.dataclass(frozen=True)
 class Launch:
     """One sub-kernel's launch, exactly as it would be enqueued alone."""
 
@@ -143,6 +166,7 @@ class Fuser:
         self.bake_layout = bake_layout
         self.strict = strict
         self.cache = cache or ProgramCache()
+        self.quirks = DeviceQuirks.of(self.device)
         self.wave_size = wave_size or preferred_wave_size(context, self.device, self.cache)
         self._lock = threading.Lock()
         self._fused: dict[tuple, Future] = {}
@@ -396,6 +420,10 @@ class FusedKernel:
                                 f" with barriers or local memory, which cannot share a launch with "
                                 f"'{self.kernels[keep[0]].name}' "
                                 f"{shapes[keep[0]].local_size[:shapes[keep[0]].work_dim]}")
+            limit = self.fuser.quirks.max_barrier_kernels
+            if limit is not None:
+                for i in keep[limit:]:
+                    alone[i] = self.fuser.quirks.barrier_reason
             candidates = [i for i in candidates if i not in alone]
         if self.fuser.strict and alone:
             index, reason = sorted(alone.items())[0]
@@ -517,9 +545,9 @@ class BoundLaunch:
             for step in self.steps:
                 step.set_args()
             events = []
-            for position, step in enumerate(self.steps):
-                if kernels.count(id(step.kernel)) > 1 and position > 0:
-                    step.set_args()
+            for step in self.steps:
+                if kernels.count(id(step.kernel)) > 1:
+                    step.set_args()  # the first pass left another step's arguments on it
                 events += step.enqueue(queue)
             return events
         finally:

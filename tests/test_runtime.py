@@ -341,3 +341,20 @@ def test_convert_scalar_refuses(c_type, value, message):
     with pytest.raises(fusion.LaunchError) as caught:
         convert_scalar("here", c_type, value)
     assert str(caught.value) == message
+
+
+def test_the_same_kernel_run_alone_twice_keeps_each_launch_arguments(pocl):
+    """Regression: two launches of one kernel that both fall back to separate launches share a
+    cl.Kernel; each must be enqueued with its own arguments (found by the property test)."""
+    import warnings
+
+    import fusion
+    from fusion.testing import assert_equivalent
+    from zoo import ZOO, combined_factory
+    members = [ZOO["reduce"], ZOO["reduce"]]
+    fuser = fusion.Fuser(pocl, layout="wave")
+    fuser.fuse([m.kernel for m in members])._alone.update({0: "test", 1: "test"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fusion.FusionWarning)
+        assert_equivalent(pocl, [m.kernel for m in members],
+                          combined_factory(members, [(2, 20), (3, 40)], 1), fuser=fuser)

@@ -50,10 +50,14 @@ class ZooKernel:
                               np.random.default_rng(0), **shape).kernel
 
 
-def fusable(members, layout: str) -> bool:
+def fusable(members, layout: str, max_barrier_kernels=None) -> bool:
     """Whether a group can share one launch: kernels needing real work-groups must agree on
-    their number of work-items (layout "groups") or on their exact local size ("wave")."""
-    sizes = {m.real_local for m in members if m.real_local is not None}
+    their number of work-items (layout "groups") or on their exact local size ("wave"), and be
+    no more than the device allows (fusion.runtime.DeviceQuirks)."""
+    real = [m.real_local for m in members if m.real_local is not None]
+    if max_barrier_kernels is not None and len(real) > max_barrier_kernels:
+        return False
+    sizes = set(real)
     if layout == "groups":
         sizes = {int(np.prod(size)) for size in sizes}
     return len(sizes) <= 1
