@@ -19,10 +19,14 @@ Two layouts:
   last work-group of each such sub-kernel, and no work-group holds two sub-kernels.
 
 * "wave" (the ParallelFusion paper): sub-kernels are concatenated along dimension 0, each padded
-  to a multiple of the wave size WS (and of the fused local size L0):
-      global_0 = sum_i pad(g0_i),  offset_i = sum_{j<i} pad(g0_j),  pad(g) = u * ceil(g / u),
-      u = lcm(WS, L0); dimensions 1 and 2 are the largest of the sub-kernels', rounded up to L.
-  Sub-kernels needing real work-groups must all have launched with the same local size L.
+  to a multiple of the wave size WS:
+      offset_i = sum_{j<i} pad(g0_j),  pad(g) = u * ceil(g / u),  u = WS,
+      global_0 = sum_i pad(g0_i) rounded up to a multiple of L0 (OpenCL 1.2 uniform groups);
+  dimensions 1 and 2 are the largest of the sub-kernels', rounded up to L. A work-group may hold
+  two such sub-kernels (each sees virtual work-groups of its own size); with WS = 1 nothing is
+  padded, and waves straddle sub-kernels (the paper's "without wave alignment"). When some
+  sub-kernel needs real work-groups, u = lcm(WS, L0) so that none shares a work-group, and all
+  of them must have launched with the same local size L.
 """
 from __future__ import annotations
 
@@ -186,12 +190,16 @@ def _wave_layout(needs, shapes, locals_seen, wave_size, max_work_group_size):
         given = [s.local_size for s in shapes if s.local_size is not None]
         local = given[0] if given else (wave_size, 1, 1)
     _check_group_limit(math.prod(local), max_work_group_size)
-    unit = math.lcm(wave_size, local[0])
+    # Sub-kernels with real work-groups must not share one, so they are padded to whole
+    # work-groups too; the others may share a work-group (they see virtual ones), as in the
+    # paper, and are padded to the wave size only.
+    unit = math.lcm(wave_size, local[0]) if real else wave_size
     values, offset = [], 0
     for shape, seen in zip(shapes, locals_seen):
         values.append(_values(shape, seen, offset))
         offset += unit * -(-shape.global_size[0] // unit)
+    total = local[0] * -(-offset // local[0])  # OpenCL 1.2: a multiple of the local size
     rest = [local[d] * -(-max(s.global_size[d] for s in shapes) // local[d]) for d in (1, 2)]
     dims = max(s.work_dim for s in shapes)
-    global_size = (offset, *rest)[:max(dims, 1)]
+    global_size = (total, *rest)[:max(dims, 1)]
     return Layout("wave", global_size, local[:len(global_size)], tuple(values))

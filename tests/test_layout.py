@@ -50,16 +50,35 @@ def test_wave_layout_on_concrete_numbers():
     assert layout.values[1] == (33, 1, 1, 1, 1, 1, 128, 1)
 
 
-def test_wave_layout_pads_to_the_lcm_of_wave_and_local_size():
-    # Local size 48 and wave 32: each sub-kernel is padded to lcm(32, 48) = 96 work-items, so
-    # no fused work-group straddles two sub-kernels and every offset is wave-aligned.
-    layout = plan_layout("wave", [grouped("a"), grouped("b"), grouped("c")],
+def test_wave_layout_pads_real_work_groups_to_the_lcm_of_wave_and_local_size():
+    # Local size 48 and wave 32, sub-kernels with barriers: each is padded to lcm(32, 48) = 96
+    # work-items, so no fused work-group straddles two sub-kernels and every offset is
+    # wave-aligned.
+    layout = plan_layout("wave", [barrier("a"), barrier("b"), barrier("c")],
                          [shape((96,), (48,)), shape((48,), (48,)), shape((144,), (48,))],
                          wave_size=32)
     assert layout.global_size == (96 + 96 + 192,)
     assert layout.begins == (0, 96, 192)
     assert layout.local_size == (48,)
     assert all(begin % 32 == 0 and begin % 48 == 0 for begin in layout.begins)
+
+
+def test_wave_layout_pads_virtual_work_groups_to_the_wave_size_only():
+    # Without barriers a fused work-group may hold two sub-kernels (each sees virtual groups of
+    # its own size): offsets are multiples of the wave size, the total of the local size.
+    layout = plan_layout("wave", [grouped("a"), grouped("b"), grouped("c")],
+                         [shape((96,), (48,)), shape((48,), (48,)), shape((144,), (48,))],
+                         wave_size=32)
+    assert layout.begins == (0, 96, 160)
+    assert layout.global_size == (336,)   # 96 + 64 + 160 = 320, rounded up to 48
+    assert all(begin % 32 == 0 for begin in layout.begins)
+
+
+def test_wave_layout_without_wave_alignment_pads_nothing():
+    layout = plan_layout("wave", [plain("a"), plain("b")], [shape((100,), (64,)),
+                                                            shape((33,), (1,))], wave_size=1)
+    assert layout.begins == (0, 100)
+    assert layout.global_size == (192,)   # 133 rounded up to the local size 64
 
 
 def test_wave_layout_in_two_and_three_dimensions():

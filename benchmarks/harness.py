@@ -1,0 +1,269 @@
+"""The benchmark harness: operator groups on a device, variants timed in alternating rounds.
+
+Method (docs/PERFORMANCE.md):
+* Throughput with the queue kept busy: a sample enqueues K iterations of a variant back to
+  back on one in-order queue and waits once; seconds per iteration = elapsed / K. K is chosen
+  per group (from the sequential variant) so that a sample lasts about --sample-ms.
+* Variants of one group alternate within every round (A B C A B C ...), and ratios are taken
+  within a round: the median of per-round ratios is quoted, with min and max. The null
+  comparison (the sequential variant twice per round) gives the noise floor.
+* Device time from profiling events on a separate profiling queue (one launch at a time).
+* Every raw sample is kept in the JSON.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import math
+import os
+import platform as host_platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pyopencl as cl
+
+from fusion import operators
+from fusion.runtime import Fuser
+from fusion.testing import find_platform
+
+
+@dataclasses.dataclass
+class Bench:
+    context: cl.Context
+    device: cl.Device
+    queue: cl.CommandQueue
+    profiling_queue: cl.CommandQueue
+    fusers: dict                                    # layout -> Fuser
+
+    def info(self) -> dict:
+        d = self.device
+        return dict(name=d.name.strip(), platform=d.platform.name.strip(),
+                    platform_version=d.platform.version.strip(), device_version=d.version.strip(),
+                    driver=d.driver_version.strip(), compute_units=d.max_compute_units,
+                    max_work_group_size=d.max_work_group_size,
+                    wave_size=self.fusers["groups"].wave_size,
+                    local_mem_size=d.local_mem_size)
+
+
+def open_bench(platform_name: str, *, wave_size: int | None = None,
+               bake_layout: bool = False) -> Bench:
+    platform = find_platform(platform_name)
+    if platform is None:
+        names = ", ".join(p.name for p in cl.get_platforms())
+        sys.exit(f"no OpenCL platform matching '{platform_name}' (found: {names})")
+    device = platform.get_devices()[0]
+    context = cl.Context([device])
+    queue = cl.CommandQueue(context)
+    profiling = cl.CommandQueue(context, properties=cl.command_queue_properties.PROFILING_ENABLE)
+    groups = Fuser(context, wave_size=wave_size, bake_layout=bake_layout)
+    fusers = {"groups": groups,
+              "wave": Fuser(context, wave_size=groups.wave_size, layout="wave",
+                            bake_layout=bake_layout, cache=groups.cache)}
+    return Bench(context, device, queue, profiling, fusers)
+
+
+@dataclasses.dataclass
+class Group:
+    label: str
+    specs: list[dict]              # one make() spec per operator: {"kind": ..., **shape}
+    ops: list
+
+    @property
+    def kernels(self):
+        return [op.kernel for op in self.ops]
+
+    @property
+    def launches(self):
+        return [op.launch() for op in self.ops]
+
+    @property
+    def flops(self) -> list[int]:
+        return [op.flops for op in self.ops]
+
+
+def make_group(bench: Bench, label: str, specs: Sequence[dict], seed: int = 0) -> Group:
+    rng = np.random.default_rng(seed)
+    ops = []
+    for spec in specs:
+        shape = dict(spec)
+        kind = shape.pop("kind")
+        shape.pop("layer", None)
+        ops.append(operators.make(bench.context, bench.queue, kind, rng, **shape))
+    return Group(label, [dict(s) for s in specs], ops)
+
+
+# --- variants: each is `run(iterations)`: enqueue that many iterations, then wait --------------
+
+def _repeat(queue, enqueue) -> Callable[[int], None]:
+    def run(iterations: int) -> None:
+        for _ in range(iterations):
+            enqueue(queue)
+        queue.finish()
+    return run
+
+
+def sequential_bound(bench, group) -> Callable[[int], None]:
+    bound = bench.fusers["groups"].sequential(group.kernels).bind(group.launches)
+    return _repeat(bench.queue, bound.enqueue)
+
+
+def sequential_rebind(bench, group) -> Callable[[int], None]:
+    launcher = bench.fusers["groups"].sequential(group.kernels)
+    launches = group.launches
+    return _repeat(bench.queue, lambda queue: launcher(queue, launches))
+
+
+def fused_bound(bench, group, layout="groups") -> Callable[[int], None]:
+    bound = bench.fusers[layout].fuse(group.kernels).bind(group.launches)
+    return _repeat(bench.queue, bound.enqueue)
+
+
+def fused_rebind(bench, group, layout="groups") -> Callable[[int], None]:
+    launcher = bench.fusers[layout].fuse(group.kernels)
+    launches = group.launches
+    return _repeat(bench.queue, lambda queue: launcher(queue, launches))
+
+
+def multi_queue(bench, group) -> Callable[[int], None]:
+    """Each operator on its own in-order queue (the hardware's own concurrency, if any)."""
+    queues = [cl.CommandQueue(bench.context) for _ in group.ops]
+    bound = [bench.fusers["groups"].sequential([op.kernel]).bind([op.launch()])
+             for op in group.ops]
+
+    def run(iterations: int) -> None:
+        for _ in range(iterations):
+            for queue, b in zip(queues, bound):
+                b.enqueue(queue)
+        for queue in queues:
+            queue.finish()
+    return run
+
+
+def fused_launch_count(bench, group, layout="groups") -> int:
+    return bench.fusers[layout].fuse(group.kernels).bind(group.launches).launches
+
+
+# --- timing ------------------------------------------------------------------------------------
+
+def choose_iterations(run: Callable[[int], None], sample_ms: float, limit: int = 400) -> int:
+    run(2)  # warm
+    start = time.perf_counter()
+    run(4)
+    per = max((time.perf_counter() - start) / 4, 1e-7)
+    return int(min(limit, max(1, math.ceil(sample_ms / 1e3 / per))))
+
+
+def alternate(variants: dict[str, Callable[[int], None]], *, rounds: int, iterations: int,
+              warmup: int = 2) -> dict[str, list[float]]:
+    """Seconds per iteration of each variant; one sample per round, variants in turn."""
+    for _ in range(warmup):
+        for run in variants.values():
+            run(iterations)
+    samples = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, run in variants.items():
+            start = time.perf_counter()
+            run(iterations)
+            samples[name].append((time.perf_counter() - start) / iterations)
+    return samples
+
+
+def ratio_summary(numerator: list[float], denominator: list[float]) -> dict:
+    ratios = [a / b for a, b in zip(numerator, denominator)]
+    return dict(median=statistics.median(ratios), min=min(ratios), max=max(ratios),
+                n=len(ratios), ratios=ratios)
+
+
+def summary(values: list[float]) -> dict:
+    return dict(median=statistics.median(values), min=min(values), max=max(values), n=len(values))
+
+
+# --- device time --------------------------------------------------------------------------------
+
+def _event_seconds(event) -> float:
+    event.wait()
+    return (event.profile.end - event.profile.start) * 1e-9
+
+
+def device_times(bench: Bench, group: Group, *, layout="groups", repeats: int = 10) -> dict:
+    """Per-operator device time alone, the fused kernel's, and the sequential span (first start
+    to last end, back to back), each the median of `repeats` launches."""
+    queue = bench.profiling_queue
+    singles = [bench.fusers["groups"].sequential([op.kernel]).bind([op.launch()])
+               for op in group.ops]
+    fused = bench.fusers[layout].fuse(group.kernels).bind(group.launches)
+    sequential_kernels = [(s.steps[0].kernel, s.steps[0].global_size, s.steps[0].local_size)
+                          for s in singles]
+    alone = [[] for _ in group.ops]
+    fused_times, spans = [], []
+    for _ in range(repeats + 1):
+        for i, single in enumerate(singles):
+            alone[i].append(_event_seconds(single.enqueue(queue)))
+        events = [cl.enqueue_nd_range_kernel(queue, k, g, l) for k, g, l in sequential_kernels]
+        queue.finish()
+        spans.append((events[-1].profile.end - events[0].profile.start) * 1e-9)
+        if fused.launches == 1:
+            fused_times.append(_event_seconds(fused.enqueue(queue)))
+    drop = lambda xs: xs[1:]  # noqa: E731 - the first launch of each warms caches
+    result = dict(alone=[statistics.median(drop(a)) for a in alone],
+                  sequential_span=statistics.median(drop(spans)))
+    result["sum_alone"] = sum(result["alone"])
+    result["fused"] = statistics.median(drop(fused_times)) if fused_times else None
+    return result
+
+
+def launch_cost(bench: Bench, *, rounds: int = 15, iterations: int = 400) -> dict:
+    """What one launch of an empty kernel costs: host throughput (queue kept busy) and device
+    time."""
+    program = cl.Program(bench.context, "__kernel void empty(__global int *a) { }").build()
+    kernel = cl.Kernel(program, "empty")
+    buffer = cl.Buffer(bench.context, cl.mem_flags.READ_WRITE, 4)
+    kernel.set_args(buffer)
+    variants = {
+        "empty launch (bound)": _repeat(bench.queue, lambda q: cl.enqueue_nd_range_kernel(
+            q, kernel, (1,), None)),
+        "empty launch (set_args + launch)": _repeat(bench.queue, lambda q: (
+            kernel.set_args(buffer), cl.enqueue_nd_range_kernel(q, kernel, (1,), None))),
+    }
+    samples = alternate(variants, rounds=rounds, iterations=iterations)
+    device = []
+    for _ in range(20):
+        device.append(_event_seconds(cl.enqueue_nd_range_kernel(bench.profiling_queue, kernel,
+                                                                (1,), None)))
+    return dict(samples=samples, summary={k: summary(v) for k, v in samples.items()},
+                device_time=summary(device[2:]))
+
+
+# --- records ------------------------------------------------------------------------------------
+
+def header(bench: Bench, experiment: str, settings: dict) -> dict:
+    return dict(
+        experiment=experiment,
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        command=" ".join(["python -m benchmarks", *sys.argv[1:]]),
+        device=bench.info(),
+        host=dict(python=host_platform.python_version(), machine=host_platform.machine(),
+                  cpus=os.cpu_count(), pyopencl=cl.VERSION_TEXT),
+        settings=settings,
+    )
+
+
+def write(path: str, record: dict) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(record, f, indent=1, default=_jsonable)
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _jsonable(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
