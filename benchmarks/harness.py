@@ -62,7 +62,10 @@ def open_bench(platform_name: str, *, wave_size: int | None = None,
     groups = Fuser(context, wave_size=wave_size, bake_layout=bake_layout)
     fusers = {"groups": groups,
               "wave": Fuser(context, wave_size=groups.wave_size, layout="wave",
-                            bake_layout=bake_layout, cache=groups.cache)}
+                            bake_layout=bake_layout, cache=groups.cache),
+              # the paper's layout without wave alignment: nothing padded
+              "wave-unaligned": Fuser(context, wave_size=1, layout="wave",
+                                      bake_layout=bake_layout, cache=groups.cache)}
     return Bench(context, device, queue, profiling, fusers)
 
 

@@ -16,9 +16,18 @@ from .errors import LaunchError, with_source_line
 from .parse import Parameter
 
 
-def _where(sub_kernel: str, index: int, parameter: Parameter) -> str:
-    return (f"{parameter.location}: sub-kernel '{sub_kernel}', argument {index} "
-            f"'{parameter.name}' ({parameter.type_text})")
+class _Where:
+    """Where an argument goes, formatted only when a message needs it (binding is hot)."""
+
+    __slots__ = ("sub_kernel", "index", "parameter")
+
+    def __init__(self, sub_kernel: str, index: int, parameter: Parameter):
+        self.sub_kernel, self.index, self.parameter = sub_kernel, index, parameter
+
+    def __format__(self, spec) -> str:
+        p = self.parameter
+        return (f"{p.location}: sub-kernel '{self.sub_kernel}', argument {self.index} "
+                f"'{p.name}' ({p.type_text})")
 
 
 def convert_argument(sub_kernel: str, index: int, parameter: Parameter, value,
@@ -33,7 +42,7 @@ def convert_argument(sub_kernel: str, index: int, parameter: Parameter, value,
 
 def _convert(sub_kernel: str, index: int, parameter: Parameter, value):
     kind = parameter.kind
-    where = _where(sub_kernel, index, parameter)
+    where = _Where(sub_kernel, index, parameter)
     if kind == "buffer":
         if value is None:
             return None  # a NULL buffer: kernels may test `p != NULL`

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import Future
 
+import numpy as np
 import pyopencl as cl
 
 from .binding import convert_argument, layout_value
@@ -142,7 +143,9 @@ class _Single:
     index: int
     kernel: cl.Kernel
     parsed: ParsedKernel | None
-    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    def __post_init__(self):
+        self.slot = _Slot(self.kernel)
 
 
 @dataclasses.dataclass
@@ -150,7 +153,9 @@ class _Fused:
     indices: tuple[int, ...]
     program: FusedProgram
     kernel: cl.Kernel
-    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    def __post_init__(self):
+        self.slot = _Slot(self.kernel)
 
 
 class Fuser:
@@ -345,6 +350,7 @@ class FusedKernel:
         self.parsed = parsed
         self._alone = alone
         self._warned: set[str] = set()
+        self._prepared: dict[tuple, _Prepared] = {}
 
     @property
     def program(self) -> FusedProgram:
@@ -361,23 +367,84 @@ class FusedKernel:
         if len(launches) != len(self.kernels):
             raise LaunchError(f"{len(self.kernels)} kernels were fused but {len(launches)} "
                               "launches were given (one (global_size, local_size, args) each)")
-        shapes = []
-        for index, launch in enumerate(launches):
-            try:
-                shapes.append(LaunchShape.of(launch.global_size, launch.local_size))
-            except LayoutError as error:
-                raise LaunchError(f"launch {index} ('{self.kernels[index].name}'): {error}") from None
-        for index, launch in enumerate(launches):
-            self._check_arity(index, launch)
-        plan = self._plan(shapes) if self.fused else _Plan((), tuple(self._alone.items()))
-        for index, reason in plan.alone if self.fused else ():
-            self._warn(f"kernel '{self.kernels[index].name}' runs on its own, not fused: {reason}")
+        key = tuple((launch.global_size, launch.local_size) for launch in launches)
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            for index, launch in enumerate(launches):
+                _check_shape(self.kernels[index], index, launch)
+            for index, launch in enumerate(launches):
+                self._check_arity(index, launch)
+            prepared = self._prepared.setdefault(key, self._prepare(launches))
+        else:
+            for index, launch in enumerate(launches):
+                self._check_arity(index, launch)
         steps = []
-        if plan.fused:
-            steps.append(self._bind_fused(plan.fused, launches, shapes, _shared))
-        for index, _ in plan.alone:
+        if prepared.fused is not None:
+            steps.append(self._fused_step(prepared.fused, launches, _shared))
+        for index in prepared.alone:
             steps.append(self._bind_single(index, launches[index], _shared))
         return BoundLaunch(tuple(steps), shared=_shared)
+
+    def _prepare(self, launches: list[Launch]) -> "_Prepared":
+        """What a launch of these sizes needs, computed once per sizes: which sub-kernels share
+        the fused launch, its layout, its built kernel."""
+        shapes = [_check_shape(self.kernels[i], i, launch) for i, launch in enumerate(launches)]
+        if not self.fused:
+            return _Prepared(None, tuple(sorted(self._alone)))
+        plan = self._plan(shapes)
+        for index, reason in plan.alone:
+            self._warn(f"kernel '{self.kernels[index].name}' runs on its own, not fused: {reason}")
+        alone = [index for index, _ in plan.alone]
+        fused = None
+        if plan.fused:
+            fused = self._prepare_fused(plan.fused, shapes)
+            if fused is None:
+                alone = sorted(alone + list(plan.fused))
+        return _Prepared(fused, tuple(alone))
+
+    def _prepare_fused(self, indices, shapes) -> "_PreparedFused | None":
+        needs = [self._needs(i) for i in indices]
+        sub_shapes = [shapes[i] for i in indices]
+        for i in indices:  # a launch the sub-kernel could not have had alone is the user's error
+            try:
+                plan_layout(self.fuser.layout, [self._needs(i)], [shapes[i]],
+                            wave_size=self.fuser.wave_size)
+            except LayoutError as error:
+                raise LaunchError(f"launch {i}: {error}") from None
+        layout = plan_layout(self.fuser.layout, needs, sub_shapes, wave_size=self.fuser.wave_size,
+                             max_work_group_size=self.fuser.device.max_work_group_size)
+        baked = layout if self.fuser.bake_layout else None
+        try:
+            fused = self.fuser._fused_kernel(self.kernels, indices, baked, sub_shapes)
+            static = fused.kernel.get_work_group_info(cl.kernel_work_group_info.LOCAL_MEM_SIZE,
+                                                      self.fuser.device)
+            self._check_local_memory(fused.program.kernel_name, static)
+        except (DeviceLimitError, BuildError) as error:
+            if self.fuser.strict:
+                raise
+            self._warn(f"kernels {[self.kernels[i].name for i in indices]} run on their own, "
+                       f"not fused: {error}")
+            return None
+        layout_args = None if baked else [layout_value(v) for v in layout.values]
+        return _PreparedFused(tuple(indices), fused, layout, layout_args, static)
+
+    def _fused_step(self, prepared: "_PreparedFused", launches, shared: bool) -> "_Step":
+        args = []
+        for position, i in enumerate(prepared.indices):
+            if prepared.layout_args is not None:
+                args.append(prepared.layout_args[position])
+            args.extend(self._converted(i, launches[i]))
+        dynamic = [a for a in args if isinstance(a, cl.LocalMemory)]
+        if dynamic:
+            self._check_local_memory(prepared.entry.program.kernel_name, prepared.static_local,
+                                     sum(a.size for a in dynamic))
+        entry = prepared.entry
+        if shared:
+            return _Step(entry.slot, prepared.layout.global_size, prepared.layout.local_size,
+                         tuple(args))
+        kernel = cl.Kernel(entry.kernel.program, entry.program.kernel_name)
+        return _Step(_Slot(kernel), prepared.layout.global_size, prepared.layout.local_size,
+                     tuple(args))
 
     def _check_arity(self, index: int, launch: Launch) -> None:
         parsed = self.parsed[index]
@@ -433,40 +500,8 @@ class FusedKernel:
             candidates = []
         return _Plan(tuple(candidates), tuple(sorted(alone.items())))
 
-    def _bind_fused(self, indices, launches, shapes, shared) -> "_Step":
-        needs = [self._needs(i) for i in indices]
-        sub_shapes = [shapes[i] for i in indices]
-        for i in indices:  # a launch the sub-kernel could not have had alone is the user's error
-            try:
-                plan_layout(self.fuser.layout, [self._needs(i)], [shapes[i]],
-                            wave_size=self.fuser.wave_size)
-            except LayoutError as error:
-                raise LaunchError(f"launch {i}: {error}") from None
-        layout = plan_layout(self.fuser.layout, needs, sub_shapes, wave_size=self.fuser.wave_size,
-                             max_work_group_size=self.fuser.device.max_work_group_size)
-        baked = layout if self.fuser.bake_layout else None
-        try:
-            fused = self.fuser._fused_kernel(self.kernels, indices, baked, sub_shapes)
-        except (DeviceLimitError, BuildError) as error:
-            if self.fuser.strict:
-                raise
-            self._warn(f"kernels {[self.kernels[i].name for i in indices]} run on their own, "
-                       f"not fused: {error}")
-            return _Sequence(tuple(self._bind_single(i, launches[i], shared) for i in indices))
-        args = []
-        for position, i in enumerate(indices):
-            if baked is None:
-                args.append(layout_value(layout.values[position]))
-            args.extend(self._converted(i, launches[i]))
-        kernel = fused.kernel if shared else cl.Kernel(fused.kernel.program, fused.program.kernel_name)
-        self._check_local_memory(kernel, fused.program.kernel_name,
-                                 [a for i in indices for a in launches[i].args])
-        return _Step(kernel, layout.global_size, layout.local_size, tuple(args), fused.lock)
-
-    def _check_local_memory(self, kernel: cl.Kernel, name: str, args) -> None:
+    def _check_local_memory(self, name: str, static: int, dynamic: int = 0) -> None:
         device = self.fuser.device
-        static = kernel.get_work_group_info(cl.kernel_work_group_info.LOCAL_MEM_SIZE, device)
-        dynamic = sum(a.size for a in args if isinstance(a, cl.LocalMemory))
         if static + dynamic > device.local_mem_size:
             raise DeviceLimitError(f"the fused kernel '{name}' needs {static + dynamic} bytes of "
                                    f"local memory, more than the {device.local_mem_size} of "
@@ -481,40 +516,94 @@ class FusedKernel:
 
     def _bind_single(self, index: int, launch: Launch, shared: bool) -> "_Step":
         single = self.fuser._single(self.kernels[index], index, self.parsed[index])
-        kernel = single.kernel if shared else cl.Kernel(single.kernel.program, self.kernels[index].name)
-        return _Step(kernel, launch.global_size, launch.local_size,
-                     tuple(self._converted(index, launch)), single.lock)
+        slot = single.slot if shared else _Slot(cl.Kernel(single.kernel.program,
+                                                           self.kernels[index].name))
+        return _Step(slot, launch.global_size, launch.local_size,
+                     tuple(self._converted(index, launch)))
+
+
+def _check_shape(kernel: KernelSource, index: int, launch: Launch) -> LaunchShape:
+    try:
+        return LaunchShape.of(launch.global_size, launch.local_size)
+    except LayoutError as error:
+        raise LaunchError(f"launch {index} ('{kernel.name}'): {error}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class _PreparedFused:
+    indices: tuple[int, ...]
+    entry: "_Fused"
+    layout: Layout
+    layout_args: list | None          # None when the layout is baked into the source
+    static_local: int                 # bytes of __local memory the built kernel declares
+
+
+@dataclasses.dataclass(frozen=True)
+class _Prepared:
+    fused: _PreparedFused | None
+    alone: tuple[int, ...]
+
+
+class _Slot:
+    """A built cl.Kernel, its lock, and the arguments last set on it: arguments that have not
+    changed since are not set again (an inference engine launches with the same buffers)."""
+
+    def __init__(self, kernel: cl.Kernel):
+        self.kernel = kernel
+        self.lock = threading.Lock()
+        self.last: list | None = None
+
+    def set_args(self, args: tuple, force: bool = False) -> None:
+        try:
+            last = self.last
+            if force or last is None:
+                self.kernel.set_args(*args)
+            else:
+                for index, (value, previous) in enumerate(zip(args, last)):
+                    if not _same_argument(value, previous):
+                        self.kernel.set_arg(index, value)
+        except cl.Error as error:
+            self.last = None
+            raise LaunchError(f"pyopencl refused an argument: {error}") from None
+        self.last = list(args)
+
+
+def _same_argument(value, previous) -> bool:
+    if value is previous:
+        return True
+    if isinstance(value, np.generic) and isinstance(previous, np.generic):
+        return value.dtype == previous.dtype and value.tobytes() == previous.tobytes()
+    if isinstance(value, np.ndarray) and isinstance(previous, np.ndarray):
+        return value.dtype == previous.dtype and value.tobytes() == previous.tobytes()
+    if isinstance(value, cl.LocalMemory) and isinstance(previous, cl.LocalMemory):
+        return value.size == previous.size
+    return False
 
 
 @dataclasses.dataclass(frozen=True)
 class _Step:
-    kernel: cl.Kernel
+    slot: _Slot
     global_size: tuple[int, ...]
     local_size: tuple[int, ...] | None
     args: tuple
-    lock: threading.Lock
 
-    def set_args(self) -> None:
-        try:
-            self.kernel.set_args(*self.args)
-        except cl.Error as error:
-            raise LaunchError(f"pyopencl refused an argument: {error}") from None
+    @property
+    def kernel(self) -> cl.Kernel:
+        return self.slot.kernel
+
+    def set_args(self, force: bool = False) -> None:
+        self.slot.set_args(self.args, force)
 
     def enqueue(self, queue) -> list:
-        return [cl.enqueue_nd_range_kernel(queue, self.kernel, self.global_size, self.local_size)]
-
-
-@dataclasses.dataclass(frozen=True)
-class _Sequence:
-    steps: tuple[_Step, ...]
+        return [cl.enqueue_nd_range_kernel(queue, self.slot.kernel, self.global_size,
+                                           self.local_size)]
 
 
 class BoundLaunch:
     """A fused group with every argument bound; `enqueue(queue)` launches it."""
 
     def __init__(self, steps, *, shared: bool):
-        self.steps = tuple(s for step in steps
-                           for s in (step.steps if isinstance(step, _Sequence) else (step,)))
+        self.steps = tuple(steps)
         self.shared = shared
         if not shared:
             for step in self.steps:
@@ -537,7 +626,7 @@ class BoundLaunch:
         # Kernels shared with other callers: hold their locks, set every argument first (so a
         # refused argument stops the group before anything is enqueued), then enqueue. A kernel
         # used by two steps (the same kernel listed twice) gets its arguments set again.
-        locks = sorted({id(step.lock): step.lock for step in self.steps}.items())
+        locks = sorted({id(step.slot.lock): step.slot.lock for step in self.steps}.items())
         kernels = [id(step.kernel) for step in self.steps]
         for _, lock in locks:
             lock.acquire()
@@ -547,7 +636,7 @@ class BoundLaunch:
             events = []
             for step in self.steps:
                 if kernels.count(id(step.kernel)) > 1:
-                    step.set_args()  # the first pass left another step's arguments on it
+                    step.set_args(force=True)  # the first pass left another step's arguments
                 events += step.enqueue(queue)
             return events
         finally:
