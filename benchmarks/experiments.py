@@ -49,6 +49,8 @@ def run_identical(bench, *, layers, counts, rounds, sample_ms, progress=True) ->
         variants = fused_variants(bench, group, ("groups", "wave", "wave-unaligned"))
         variants["rebind: sequential"] = harness.sequential_rebind(bench, group)
         variants["rebind: fused groups"] = harness.fused_rebind(bench, group, "groups")
+        variants["python call: sequential"] = harness.sequential_call(bench, group)
+        variants["python call: fused groups"] = harness.fused_call(bench, group, "groups")
         variants["several queues"] = harness.multi_queue(bench, group)
         batched = dict(spec, n=n)
         batch_group = harness.make_group(bench, f"batch {n}", [batched])

@@ -114,7 +114,23 @@ def sequential_bound(bench, group) -> Callable[[int], None]:
     return _repeat(bench.queue, bound.enqueue)
 
 
+def _rebinding(bound):
+    """Enqueue after setting every argument again (clSetKernelArg for each, as a runtime that
+    binds on every call pays)."""
+    def enqueue(queue):
+        for step in bound.steps:
+            step.set_args(force=True)
+        return bound.enqueue(queue)
+    return enqueue
+
+
 def sequential_rebind(bench, group) -> Callable[[int], None]:
+    bound = bench.fusers["groups"].sequential(group.kernels).bind(group.launches)
+    return _repeat(bench.queue, _rebinding(bound))
+
+
+def sequential_call(bench, group) -> Callable[[int], None]:
+    """Through the Python API on every call (checks, conversion, changed arguments set)."""
     launcher = bench.fusers["groups"].sequential(group.kernels)
     launches = group.launches
     return _repeat(bench.queue, lambda queue: launcher(queue, launches))
@@ -126,6 +142,11 @@ def fused_bound(bench, group, layout="groups") -> Callable[[int], None]:
 
 
 def fused_rebind(bench, group, layout="groups") -> Callable[[int], None]:
+    bound = bench.fusers[layout].fuse(group.kernels).bind(group.launches)
+    return _repeat(bench.queue, _rebinding(bound))
+
+
+def fused_call(bench, group, layout="groups") -> Callable[[int], None]:
     launcher = bench.fusers[layout].fuse(group.kernels)
     launches = group.launches
     return _repeat(bench.queue, lambda queue: launcher(queue, launches))

@@ -5,6 +5,7 @@ Only the runtime uses this module; it needs pyopencl.
 """
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
@@ -13,6 +14,7 @@ import pyopencl.cltypes as cltypes
 
 from . import dialect
 from .errors import LaunchError, with_source_line
+from .layout import padded_values
 from .parse import Parameter
 
 
@@ -66,10 +68,21 @@ def _convert(sub_kernel: str, index: int, parameter: Parameter, value):
     return convert_scalar(where, parameter.base_type, value)
 
 
-def convert_scalar(where: str, c_type: str, value):
+@functools.lru_cache(maxsize=None)
+def _scalar_type(c_type: str) -> tuple[str, np.dtype | None]:
+    """The C type without qualifiers, and its numpy dtype if it is a plain scalar (cached:
+    binding runs on every launch)."""
     c_type = " ".join(word for word in c_type.split() if word not in ("const", "volatile"))
-    if c_type in dialect.SCALAR_DTYPES:
-        return _number(where, c_type, np.dtype(dialect.SCALAR_DTYPES[c_type]), value)
+    dtype = dialect.SCALAR_DTYPES.get(c_type)
+    return c_type, (np.dtype(dtype) if dtype is not None else None)
+
+
+def convert_scalar(where: str, c_type: str, value):
+    c_type, dtype = _scalar_type(c_type)
+    if dtype is not None:
+        if type(value) is dtype.type:
+            return value  # already the parameter's type: the common case
+        return _number(where, c_type, dtype, value)
     vector = dialect.vector_type(c_type)
     if vector is not None:
         base, width = vector
@@ -113,5 +126,5 @@ def _number(where: str, c_type: str, dtype: np.dtype, value):
 
 
 def layout_value(values) -> np.ndarray:
-    """A sub-kernel's eight layout values as an OpenCL uint8."""
-    return cltypes.make_uint8(*[int(v) for v in values])
+    """A sub-kernel's layout values as the OpenCL vector the fused kernel takes (uint16)."""
+    return cltypes.make_uint16(*[int(v) for v in padded_values(values)])

@@ -3,6 +3,9 @@
   generate  fuse kernels ahead of time: writes the fused .cl and its JSON manifest
   prepare   the paper's "fused operator preparation": every 2- and 3-combination of a set
   demo      fuse MobileNet-V2 operators on the default device, check and time them
+  check     run your kernels separately and fused (PoCL, optionally Oclgrind): PASS or the
+            first differing output element
+  models    the paper's six DNNs: operators, FLOPs and parameters against its Table 1
 """
 from __future__ import annotations
 
@@ -100,6 +103,26 @@ def command_demo(args) -> int:
     return run_demo(rounds=args.rounds, device_name=args.device)
 
 
+def command_models(args) -> int:
+    from . import models
+    from .models.report import models_table, operators_table
+    if args.operators:
+        try:
+            graph = models.build(args.operators, args.resolution)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(operators_table(graph))
+    else:
+        print(models_table([models.build(name) for name in models.MODELS]))
+    return 0
+
+
+def command_check(args) -> int:
+    from .check import command
+    return command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fusion", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -126,6 +149,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default="Portable Computing Language",
                       help="part of the OpenCL platform name (default: PoCL)")
     demo.set_defaults(run=command_demo)
+
+    from .check import add_arguments as add_check_arguments
+    check = commands.add_parser("check", help="check that fusing your kernels changes nothing",
+                                description="Run kernels separately and fused on PoCL (and with "
+                                "--oclgrind under Oclgrind); print PASS or the first difference. "
+                                "See docs/TESTING.md.")
+    add_check_arguments(check)
+    check.set_defaults(run=command_check)
+
+    table = commands.add_parser("models", help="the six DNNs of the paper against its Table 1")
+    table.add_argument("--operators", metavar="MODEL",
+                       help="list one model's operators instead (deeplab_v3, inception_v3, "
+                            "resnet_v2, squeezenet_v1, mobilenet_v1, mobilenet_v2)")
+    table.add_argument("--resolution", type=int,
+                       help="with --operators: input size (default: Table 1's)")
+    table.set_defaults(run=command_models)
     return parser
 
 

@@ -11,7 +11,8 @@ import re
 from collections.abc import Sequence
 
 from .errors import FusionError, SourceError
-from .layout import DEFAULT_LAYOUT, LAYOUTS, Layout, LaunchShape, SubKernelNeeds, plan_layout
+from .layout import (DEFAULT_LAYOUT, LAYOUT_TYPE, LAYOUTS, Layout, LaunchShape, SubKernelNeeds,
+                     padded_values, plan_layout)
 from .parse import ParsedKernel, parse_kernel
 from .render import VERSION, layout_argument, render
 from .rename import rename
@@ -117,7 +118,7 @@ def _manifest(parsed, renamed, kernel_name, layout, wave_size, program_flags,
         argument_indices = []
         if baked is None:
             arguments.append(dict(index=len(arguments), name=layout_argument(index),
-                                  kind="layout", type="uint8", sub_kernel=index))
+                                  kind="layout", type=LAYOUT_TYPE, sub_kernel=index))
             argument_indices.append(len(arguments) - 1)
         for position, (parameter, name) in enumerate(zip(p.parameters, r.parameter_names)):
             arguments.append(dict(index=len(arguments), name=name, original_name=parameter.name,
@@ -139,11 +140,13 @@ def _manifest(parsed, renamed, kernel_name, layout, wave_size, program_flags,
         build_options=list(program_flags),
         layout=dict(
             kind=layout, wave_size=wave_size, baked=baked is not None,
-            values=("uint8 per sub-kernel: s0-s2 global size, s3-s5 local size (1 where none), "
-                    "s6 begin (groups: first work-group; wave: dimension-0 offset), s7 work_dim"),
+            values=(f"{LAYOUT_TYPE} per sub-kernel: s0-s2 global size, s3-s5 local size (1 where "
+                    "none), s6 begin (groups: first work-group; wave: dimension-0 offset), "
+                    "s7 work_dim, s8 work-items used per work-group (groups layout, sub-kernels "
+                    "without real work-groups; else 0), s9-sf 0"),
             global_size=list(baked.global_size) if baked else None,
             local_size=list(baked.local_size) if baked else None,
-            per_sub_kernel=[list(v) for v in baked.values] if baked else None),
+            per_sub_kernel=[list(padded_values(v)) for v in baked.values] if baked else None),
         sub_kernels=sub_kernels,
         arguments=arguments,
     )

@@ -1,12 +1,15 @@
 """Stage 5, layout: where each sub-kernel's work-items live in the one fused NDRange.
 
 Pure arithmetic on launch sizes; no OpenCL. The generated kernel reads, for each sub-kernel i, one
-`uint8` of layout values (a kernel argument, or a constant when baked):
+`uint16` of layout values (a kernel argument, or a constant when baked):
 
     s0 s1 s2   the sub-kernel's own global size (1 for unused dimensions)
     s3 s4 s5   its own local size (1 where it was launched without one)
     s6         where it begins: a work-group index ("groups") or a dimension-0 offset ("wave")
     s7         its work dimension
+    s8         "groups", sub-kernels without real work-groups: how many work-items of each fused
+               work-group it uses (the rest return at once)
+    s9 - sf    0 (reserved)
 
 Two layouts:
 
@@ -37,6 +40,8 @@ from collections.abc import Sequence
 from .errors import LayoutError
 
 LAYOUTS = ("groups", "wave")
+LAYOUT_TYPE = "uint16"       # the OpenCL vector type of a sub-kernel's layout values
+LAYOUT_WIDTH = 16
 DEFAULT_LAYOUT = "groups"
 DEFAULT_GROUP_ITEMS = 128     # work-group size when no sub-kernel asks for one
 
@@ -85,7 +90,7 @@ class Layout:
     kind: str
     global_size: tuple[int, ...]
     local_size: tuple[int, ...]
-    values: tuple[tuple[int, ...], ...]   # per sub-kernel: the 8 layout values (see above)
+    values: tuple[tuple[int, ...], ...]   # per sub-kernel: layout values s0..s8 (see above)
 
     @property
     def begins(self) -> tuple[int, ...]:
@@ -96,8 +101,14 @@ def _three(size: Sequence[int]) -> tuple[int, int, int]:
     return tuple(size) + (1,) * (3 - len(size))
 
 
-def _values(shape: LaunchShape, local: tuple[int, int, int], begin: int) -> tuple[int, ...]:
-    return (*shape.global_size, *local, begin, shape.work_dim)
+def _values(shape: LaunchShape, local: tuple[int, int, int], begin: int,
+            items_per_group: int = 0) -> tuple[int, ...]:
+    return (*shape.global_size, *local, begin, shape.work_dim, items_per_group)
+
+
+def padded_values(values: tuple[int, ...]) -> tuple[int, ...]:
+    """All LAYOUT_WIDTH lanes of a sub-kernel's layout vector (the reserved ones 0)."""
+    return tuple(values) + (0,) * (LAYOUT_WIDTH - len(values))
 
 
 def _check_launch(need: SubKernelNeeds, shape: LaunchShape) -> tuple[int, int, int]:
@@ -154,11 +165,14 @@ def _groups_layout(needs, shapes, locals_seen, wave_size, max_work_group_size, g
                                                               max_work_group_size)
     values, begin = [], 0
     for need, shape, local in zip(needs, shapes, locals_seen):
-        values.append(_values(shape, local, begin))
         if need.real_work_groups:
+            values.append(_values(shape, local, begin))
             begin += math.prod(g // l for g, l in zip(shape.global_size, local))
         else:
-            begin += -(-shape.items // items_per_group)
+            own = math.prod(shape.local_size) if shape.local_size else items_per_group
+            used = min(items_per_group, own)
+            values.append(_values(shape, local, begin, used))
+            begin += -(-shape.items // used)
     _check_group_limit(items_per_group, max_work_group_size)
     return Layout("groups", (begin * items_per_group,), (items_per_group,), tuple(values))
 

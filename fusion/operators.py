@@ -56,6 +56,7 @@ __all__ = [
     "GARBAGE", "nchw_to_nc4hw4_image_array", "nc4hw4_image_array_to_nchw",
     "conv_weights_to_image_array", "depthwise_weights_to_image_array", "bias_to_image_array",
     "fc_weights_to_buffer_array", "image_shape", "build_kernel",
+    "TENSOR_INPUT_NAMES", "apply_reference",
 ]
 
 #: What reset_outputs() writes into every output (every lane of every pixel / element).
@@ -245,6 +246,57 @@ def reference_resize_bilinear(x, out_h, out_w, scale_h, scale_w):
     return (top * (1 - lh) + bottom * lh).astype(np.float32)
 
 
+#: The names in `Operator.inputs` of tensor inputs (the rest are weights), in argument order.
+TENSOR_INPUT_NAMES = ("input", "input0", "input1")
+
+
+def apply_reference(kind: str, tensors: Sequence[np.ndarray], weights: dict | None = None,
+                    **shape) -> np.ndarray:
+    """The numpy result of one operator of `kind` on given inputs: `tensors` NCHW float32 in
+    the order of `Operator.tensor_inputs`, `weights` as in `Operator.inputs` ("weights",
+    "bias"), `shape` make()'s keyword arguments (`Operator.params` will do; `local` and the
+    input sizes are ignored). A graph's numpy forward pass chains these; for one operator it
+    equals `Operator.reference()`."""
+    weights = weights or {}
+    activation = shape.get("activation")
+    x = tensors[0]
+    if kind in ("conv2d", "conv2d_1x1", "depthwise_conv2d"):
+        stride = _pair(shape.get("stride", 1))
+        if kind == "conv2d_1x1":
+            pad, dilation = (0, 0), (1, 1)
+        else:
+            pad = _pair(shape.get("pad", 1 if kind == "depthwise_conv2d" else 0))
+            dilation = _pair(shape.get("dilation", 1))
+        function = reference_depthwise_conv2d if kind == "depthwise_conv2d" else reference_conv2d
+        return function(x, weights["weights"], weights.get("bias"), stride, pad, dilation,
+                        activation)
+    if kind in ("max_pool", "avg_pool"):
+        return reference_pool(x, kind[:3], _pair(shape.get("kernel", 2)),
+                              _pair(shape.get("stride", 2)), _pair(shape.get("pad", 0)))
+    if kind == "global_avg_pool":
+        return x.astype(np.float64).mean(axis=(2, 3), keepdims=True).astype(np.float32)
+    if kind == "eltwise_add":
+        return _activate(x.astype(np.float64) + tensors[1], activation).astype(np.float32)
+    if kind == "softmax":
+        return reference_softmax(x)
+    if kind == "concat":
+        return np.concatenate(tensors, axis=1).astype(np.float32)
+    if kind == "fully_connected":
+        n, c = x.shape[:2]
+        out = x.reshape(n, c).astype(np.float64) @ weights["weights"].astype(np.float64).T
+        if weights.get("bias") is not None:
+            out = out + weights["bias"]
+        return _activate(out, activation).reshape(n, -1, 1, 1).astype(np.float32)
+    if kind == "resize_bilinear":
+        h, w = x.shape[2:]
+        out_h, out_w = int(shape["out_h"]), int(shape["out_w"])
+        return reference_resize_bilinear(x, out_h, out_w, np.float32(h / out_h),
+                                         np.float32(w / out_w))
+    if kind in ("nchw_to_nc4hw4", "nc4hw4_to_nchw"):
+        return np.array(x, np.float32)
+    raise ValueError(f"unknown operator kind {kind!r}")
+
+
 # ----------------------------------------------------------------------------------------------
 # The Operator
 # ----------------------------------------------------------------------------------------------
@@ -292,6 +344,9 @@ class Operator:
     tolerance: tuple[float, float] = DEFAULT_TOLERANCE
     #: memory objects in `args` the kernel only reads
     input_memory: list = dataclasses.field(default_factory=list)
+    #: positions in `args` of the tensor inputs (`inputs` "input", or "input0" and "input1"):
+    #: what a graph executor rebinds to the outputs of the operators that produce them
+    tensor_inputs: tuple[int, ...] = ()
     context: Any = dataclasses.field(default=None, repr=False)
     _outputs: list = dataclasses.field(default_factory=list, repr=False)
     _reference: Callable[[], list] | None = dataclasses.field(default=None, repr=False)
@@ -383,6 +438,7 @@ class _Builder:
         self.max_width = device.image2d_max_width
         self.max_height = device.image2d_max_height
         self.inputs: list = []
+        self.tensors: list = []  # the tensor inputs, in order (Operator.tensor_inputs)
         # pyopencl >= 2024.3 deprecates calling Image() directly in favour of create_image()
         self.create_image = getattr(self.cl, "create_image", self.cl.Image)
 
@@ -403,7 +459,15 @@ class _Builder:
         return image
 
     def tensor_image(self, x: np.ndarray):
-        return self.image(nchw_to_nc4hw4_image_array(x))
+        image = self.image(nchw_to_nc4hw4_image_array(x))
+        self.tensors.append(image)
+        return image
+
+    def tensor_buffer(self, x: np.ndarray):
+        """A tensor input kept as an NCHW float buffer (nchw_to_nc4hw4's input)."""
+        buffer = self.buffer(x.reshape(-1))
+        self.tensors.append(buffer)
+        return buffer
 
     def buffer(self, array: np.ndarray):
         mf = self.cl.mem_flags
@@ -472,12 +536,15 @@ def _finish(builder: _Builder, *, name, filename, kernel_name, options, real_glo
     real_global = tuple(int(g) for g in real_global)
     global_size = _round_up(real_global, local)
     kernel = KernelSource.from_file(kernel_path(filename), kernel_name, tuple(options))
+    args = _i32(*real_global) + list(args)
+    tensor_inputs = tuple(next(i for i, a in enumerate(args) if a is tensor)
+                          for tensor in builder.tensors)
     return Operator(
         name=name, kernel=kernel, global_size=global_size, local_size=local,
-        args=_i32(*real_global) + list(args), outputs=[o.memory for o in outputs], flops=int(flops),
+        args=args, outputs=[o.memory for o in outputs], flops=int(flops),
         real_global_size=real_global, params=params, inputs=inputs, tolerance=tolerance,
-        input_memory=list(builder.inputs), context=builder.context, _outputs=list(outputs),
-        _reference=reference)
+        input_memory=list(builder.inputs), tensor_inputs=tensor_inputs,
+        context=builder.context, _outputs=list(outputs), _reference=reference)
 
 
 def _conv_like(b: _Builder, rng, kind, *, n=1, c, h, w, oc=None, kernel=3, stride=1, pad=0,
@@ -716,7 +783,7 @@ def _make_nchw_to_nc4hw4(b, rng, *, n=1, c, h, w, local=(8, 8)):
     n, c, h, w = (_positive(k, v) for k, v in (("n", n), ("c", c), ("h", h), ("w", w)))
     x = _normal(rng, (n, c, h, w))
     output = b.output_image((n, c, h, w))
-    args = [b.buffer(x.reshape(-1)), output.memory] + _i32(c, h, w)
+    args = [b.tensor_buffer(x), output.memory] + _i32(c, h, w)
     return _finish(b, name="nchw_to_nc4hw4", filename="nchw_buffer_to_image.cl",
                    kernel_name="nchw_buffer_to_image", options=[],
                    real_global=(_blocks(c) * w, n * h), local=local, args=args, outputs=[output],

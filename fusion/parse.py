@@ -241,14 +241,15 @@ def parse_kernel(kernel: KernelSource) -> ParsedKernel:
     definition = matches[-1]
     items = _needed_items(unit, definition)
     functions = {item.decl.name: item for item in items if isinstance(item, c_ast.FuncDef)}
-    for item in items:
-        if is_kernel(item):
-            name = item.decl.name
-            call = next(call for callee, call in calls(definition) if callee == name)
-            raise _unsupported(kernel, call, f"kernel '{kernel.name}' calls the kernel '{name}'; "
-                                             "only non-kernel helper functions can be fused")
-    _check_recursion(kernel, definition, functions)
     bodies = [definition, *functions.values()]
+    other_kernels = {k.decl.name for k in kernels if k is not definition}
+    for body in bodies:
+        for name, call in calls(body):
+            if name in other_kernels:
+                raise _unsupported(kernel, call, f"kernel '{kernel.name}' calls the kernel "
+                                                 f"'{name}'; only non-kernel helper functions "
+                                                 "can be fused")
+    _check_recursion(kernel, definition, functions)
     builtins, group_functions = set(), set()
     dimensions: int | None = 1
     for body in bodies:
@@ -300,7 +301,10 @@ def _unsupported(kernel: KernelSource, node: c_ast.Node, message: str) -> Unsupp
 def _needed_items(unit: c_ast.FileAST, definition: c_ast.FuncDef) -> list[c_ast.Node]:
     """The file-scope items a kernel needs, transitively, in source order (definition included)."""
     by_name: dict[str, list[int]] = {}
-    items = [ext for ext in unit.ext if not isinstance(ext, c_ast.Pragma)]
+    # Other kernels are never needed: a call to one is refused by the caller, and a parameter or
+    # local variable named like one (`scale` in a kernel `scale`) is not a use of it.
+    items = [ext for ext in unit.ext if not isinstance(ext, c_ast.Pragma)
+             and (ext is definition or not is_kernel(ext))]
     for index, item in enumerate(items):
         for name in declared_names(item):
             by_name.setdefault(name, []).append(index)
@@ -316,8 +320,7 @@ def _needed_items(unit: c_ast.FileAST, definition: c_ast.FuncDef) -> list[c_ast.
     # order where every definition precedes its uses (no recursion in OpenCL C).
     defined = {items[i].decl.name for i in needed if isinstance(items[i], c_ast.FuncDef)}
     return [items[i] for i in sorted(needed)
-            if not (_is_prototype(items[i]) and items[i].name in defined)
-            and not (is_kernel(items[i]) and items[i] is not definition and False)]
+            if not (_is_prototype(items[i]) and items[i].name in defined)]
 
 
 def _is_prototype(item: c_ast.Node) -> bool:

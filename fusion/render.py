@@ -12,9 +12,10 @@ import jinja2
 
 from . import dialect
 from .codegen import Generator, item_source
-from .layout import Layout
+from .layout import LAYOUT_TYPE, Layout, padded_values
 from .resources import templates_dir
-from .rewrite import LOCAL_UNION, WORKITEM, WORKITEM_TYPE, RewrittenProgram, accessor_name
+from .rewrite import (LOCAL_UNION, WORKITEM, WORKITEM_QUALIFIERS, WORKITEM_TYPE, RewrittenProgram,
+                      accessor_name)
 
 VERSION = "0.1.0"
 
@@ -38,24 +39,25 @@ def layout_argument(index: int) -> str:
     return f"pf_layout_{index}"
 
 
-def _uint8(values) -> str:
-    return "(uint8)(" + ", ".join(f"{v}u" for v in values) + ")"
+def _layout_constant(values) -> str:
+    return f"({LAYOUT_TYPE})(" + ", ".join(f"{v}u" for v in padded_values(values)) + ")"
 
 
 def _prologue(kind: str, real: bool, layout: str, value: str) -> list[str]:
     L = layout
     if kind == "groups" and not real:
         return [
-            f"const size_t pf_item = get_global_id(0) - (size_t){L}.s6 * get_local_size(0);",
+            f"if (get_local_id(0) >= {L}.s8) return;  /* work-items this sub-kernel leaves idle */",
+            f"const size_t pf_item = (get_group_id(0) - {L}.s6) * {L}.s8 + get_local_id(0);",
             f"if (pf_item >= (size_t){L}.s0 * {L}.s1 * {L}.s2) return;  /* padding */",
-            f"const {WORKITEM_TYPE} {value} = pf_virtual_workitem({L}, pf_item % {L}.s0, "
+            f"const {WORKITEM_TYPE} {value} = pf_virtual_workitem({L}.lo, pf_item % {L}.s0, "
             f"pf_item / {L}.s0 % {L}.s1, pf_item / {L}.s0 / {L}.s1);",
         ]
     if kind == "groups":
         return [
             f"const size_t pf_group = get_group_id(0) - {L}.s6, pf_local_item = get_local_id(0);",
             f"const size_t pf_groups_x = {L}.s0 / {L}.s3, pf_groups_y = {L}.s1 / {L}.s4;",
-            f"const {WORKITEM_TYPE} {value} = pf_real_workitem({L},",
+            f"const {WORKITEM_TYPE} {value} = pf_real_workitem({L}.lo,",
             f"    pf_group % pf_groups_x, pf_group / pf_groups_x % pf_groups_y, "
             f"pf_group / pf_groups_x / pf_groups_y,",
             f"    pf_local_item % {L}.s3, pf_local_item / {L}.s3 % {L}.s4, pf_local_item / {L}.s3 / {L}.s4);",
@@ -64,10 +66,10 @@ def _prologue(kind: str, real: bool, layout: str, value: str) -> list[str]:
               f"get_global_id(2) >= {L}.s2) return;  /* padding */")
     if not real:
         return [bounds,
-                f"const {WORKITEM_TYPE} {value} = pf_virtual_workitem({L}, get_global_id(0) - "
+                f"const {WORKITEM_TYPE} {value} = pf_virtual_workitem({L}.lo, get_global_id(0) - "
                 f"{L}.s6, get_global_id(1), get_global_id(2));"]
     return [bounds,
-            f"const {WORKITEM_TYPE} {value} = pf_real_workitem({L}, get_group_id(0) - {L}.s6 / "
+            f"const {WORKITEM_TYPE} {value} = pf_real_workitem({L}.lo, get_group_id(0) - {L}.s6 / "
             f"{L}.s3, get_group_id(1), get_group_id(2),",
             "    get_local_id(0), get_local_id(1), get_local_id(2));"]
 
@@ -99,7 +101,7 @@ def render(program: RewrittenProgram, *, kernel_name: str, layout_kind: str,
     for index, kernel in enumerate(program.kernels):
         parsed = kernel.parsed
         layout = layout_argument(index)
-        parameters = [] if baked else [f"const uint8 {layout}"]
+        parameters = [] if baked else [f"const {LAYOUT_TYPE} {layout}"]
         definition = kernel.renamed.definition
         for decl in definition.decl.type.args.params if definition.decl.type.args else ():
             if getattr(decl, "name", None):
@@ -117,7 +119,7 @@ def render(program: RewrittenProgram, *, kernel_name: str, layout_kind: str,
             last=index == count - 1,
             branch=_branch(index, count),
             layout_name=layout,
-            baked_layout=_uint8(baked.values[index]) if baked else "",
+            baked_layout=_layout_constant(baked.values[index]) if baked else "",
             prologue=_prologue(layout_kind, real, layout, value),
             workitem_value=value,
             body=textwrap.indent(generator.visit(kernel.body).rstrip("\n"), " " * 8),
@@ -134,6 +136,7 @@ def render(program: RewrittenProgram, *, kernel_name: str, layout_kind: str,
     description, begin = _DESCRIPTIONS[layout_kind]
     return _environment().get_template("fused.cl.j2").render(
         version=VERSION,
+        layout_type=LAYOUT_TYPE,
         kernel_name=kernel_name,
         layout_kind=layout_kind,
         layout_description=description,
@@ -144,6 +147,7 @@ def render(program: RewrittenProgram, *, kernel_name: str, layout_kind: str,
         program_flags=" ".join(program_flags),
         pragmas=pragmas,
         workitem_type=WORKITEM_TYPE,
+        workitem_pointee=" ".join(WORKITEM_QUALIFIERS) + " " + WORKITEM_TYPE,
         workitem=WORKITEM,
         accessors=accessors,
         items=[item_source(item).rstrip("\n") for item in program.items],

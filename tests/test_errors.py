@@ -342,12 +342,12 @@ def tiny_device(**limits):
 def test_device_argument_limits():
     program = generate([ZOO["blur"].kernel, ZOO["blur"].kernel, ZOO["scale"].kernel], wave_size=8)
     check_device_limits(program, tiny_device())  # fits a roomy device
-    # 3 layout uint8s (96 bytes), 2 images, 2 + 2 pointers (32 bytes), 2 + 1 ints (12 bytes).
+    # 3 layout uint16s (192 bytes), 2 images, 2 + 2 pointers (32 bytes), 2 + 1 ints (12 bytes).
     with pytest.raises(DeviceLimitError) as caught:
         check_device_limits(program, tiny_device(max_parameter_size=64, max_read_image_args=1))
     assert message_of(caught.value) == (
         "the fused kernel 'fused__blur__blur__scale' does not fit Tiny GPU: its arguments take "
-        "156 bytes, more than the device's CL_DEVICE_MAX_PARAMETER_SIZE of 64; it reads 2 images, "
+        "252 bytes, more than the device's CL_DEVICE_MAX_PARAMETER_SIZE of 64; it reads 2 images, "
         "more than the device's CL_DEVICE_MAX_READ_IMAGE_ARGS of 1")
 
 

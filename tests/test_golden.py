@@ -77,8 +77,12 @@ def test_golden_files_are_all_known():
 
 def test_baked_group_has_no_layout_arguments():
     source = fused("misc_scale_baked_groups").source
-    # misc: 48 items in work-groups of 32 (its 16 rounded up to the wave size) -> 2 groups.
-    assert "const uint8 pf_layout_0 = (uint8)(48u, 1u, 1u, 1u, 1u, 1u, 0u, 1u);" in source
-    assert "const uint8 pf_layout_1 = (uint8)(45u, 1u, 1u, 1u, 1u, 1u, 2u, 1u);" in source
+    # Fused work-groups of 32 (misc's 16 rounded up to the wave size); misc keeps its own
+    # work-groups of 16 items (s8) -> 3 groups; scale (no local size) uses all 32 -> 2 groups.
+    zeros = ", 0u" * 7
+    assert ("const uint16 pf_layout_0 = (uint16)(48u, 1u, 1u, 1u, 1u, 1u, 0u, 1u, 16u"
+            + zeros + ");") in source
+    assert ("const uint16 pf_layout_1 = (uint16)(45u, 1u, 1u, 1u, 1u, 1u, 3u, 1u, 32u"
+            + zeros + ");") in source
     header = source[source.index("__kernel void"):source.index(")\n{")]
     assert "pf_layout" not in header

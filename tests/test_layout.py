@@ -47,7 +47,7 @@ def test_wave_layout_on_concrete_numbers():
     assert layout.kind == "wave"
     assert layout.global_size == (256,)          # 128 + 64 + 64
     assert layout.begins == (0, 128, 192)
-    assert layout.values[1] == (33, 1, 1, 1, 1, 1, 128, 1)
+    assert layout.values[1] == (33, 1, 1, 1, 1, 1, 128, 1, 0)  # s8: only for "groups"
 
 
 def test_wave_layout_pads_real_work_groups_to_the_lcm_of_wave_and_local_size():
@@ -87,8 +87,8 @@ def test_wave_layout_in_two_and_three_dimensions():
     assert layout.global_size == (16 + 48, 7, 5)  # dimensions 1, 2: the largest sub-kernel's
     assert layout.local_size == (16, 1, 1)
     assert layout.begins == (0, 16)
-    assert layout.values[0] == (10, 7, 1, 1, 1, 1, 0, 2)
-    assert layout.values[1] == (40, 3, 5, 1, 1, 1, 16, 3)
+    assert layout.values[0] == (10, 7, 1, 1, 1, 1, 0, 2, 0)
+    assert layout.values[1] == (40, 3, 5, 1, 1, 1, 16, 3, 0)
 
 
 def test_wave_layout_rounds_higher_dimensions_up_to_the_local_size():
@@ -103,18 +103,31 @@ def test_wave_layout_rounds_higher_dimensions_up_to_the_local_size():
 
 # --- the work-group granular layout -----------------------------------------------------------
 
+def test_groups_layout_keeps_small_work_groups_of_virtual_sub_kernels():
+    # A sub-kernel launched with work-groups of 16 items, fused where work-groups hold 64: it
+    # uses 16 items of each fused work-group, so it keeps its 16 work-groups (and the compute
+    # units they run on) instead of being packed into 4.
+    layout = plan_layout("groups", [plain("fc"), plain("conv")],
+                         [shape((256,), (16,)), shape((64, 64), (8, 8))], wave_size=32)
+    assert layout.local_size == (64,)
+    assert layout.begins == (0, 16)
+    assert layout.values[0][8] == 16 and layout.values[1][8] == 64
+    assert layout.global_size == ((16 + 64) * 64,)
+
+
 def test_groups_layout_real_and_virtual_sub_kernels():
     layout = plan_layout("groups", [barrier("reduce"), plain("scale"), grouped("ids")],
                          [shape((64,), (16,)), shape((100,)), shape((12, 6), (4, 2))],
                          wave_size=8)
     assert layout.kind == "groups"
     assert layout.local_size == (16,)         # the barrier kernel's work-group size
-    # reduce: 64/16 = 4 real work-groups; scale: ceil(100/16) = 7; ids: ceil(72/16) = 5.
+    # reduce: 64/16 = 4 real work-groups; scale (no local size): 16 items per work-group,
+    # ceil(100/16) = 7; ids keeps its work-groups of 4 x 2 = 8 items: ceil(72/8) = 9.
     assert layout.begins == (0, 4, 11)
-    assert layout.global_size == ((4 + 7 + 5) * 16,)
-    assert layout.values[0] == (64, 1, 1, 16, 1, 1, 0, 1)
-    assert layout.values[1] == (100, 1, 1, 1, 1, 1, 4, 1)
-    assert layout.values[2] == (12, 6, 1, 4, 2, 1, 11, 2)  # virtual groups of its own size
+    assert layout.global_size == ((4 + 7 + 9) * 16,)
+    assert layout.values[0] == (64, 1, 1, 16, 1, 1, 0, 1, 0)
+    assert layout.values[1] == (100, 1, 1, 1, 1, 1, 4, 1, 16)
+    assert layout.values[2] == (12, 6, 1, 4, 2, 1, 11, 2, 8)  # virtual groups of its own size
 
 
 def test_groups_layout_real_sub_kernels_in_two_and_three_dimensions():
@@ -126,8 +139,8 @@ def test_groups_layout_real_sub_kernels_in_two_and_three_dimensions():
     # t: 2 x 3 groups; r: 3 groups; c: 2 x 2 x 2 groups.
     assert layout.begins == (0, 6, 9)
     assert layout.global_size == ((6 + 3 + 8) * 16,)
-    assert layout.values[0] == (8, 12, 1, 4, 4, 1, 0, 2)
-    assert layout.values[2] == (4, 4, 8, 2, 2, 4, 9, 3)
+    assert layout.values[0] == (8, 12, 1, 4, 4, 1, 0, 2, 0)
+    assert layout.values[2] == (4, 4, 8, 2, 2, 4, 9, 3, 0)
 
 
 def test_groups_layout_default_work_group_size_is_wave_aligned():

@@ -1,0 +1,319 @@
+"""`python -m fusion check`: check that fusing your kernels changes nothing, from the command line.
+
+Each kernel is given as FILE:NAME[:OPTIONS] with one launch, "GLOBAL[/LOCAL] ARGUMENT ...":
+
+    python -m fusion check \\
+        -k scale.cl:scale:-DRELU --launch "1000/8 buffer:float:1000:random buffer:float:1000:output int:1000" \\
+        -k blur.cl:blur --launch "64,64/8,8 image:64,64:random buffer:float4:4096:output int:64" \\
+        [--oclgrind] [--runs 3] [--seed 0] [--layout groups|wave]
+
+or from a JSON spec (`--spec check.json`, file paths relative to the spec):
+
+    {"layout": "groups",
+     "kernels": [{"file": "scale.cl", "name": "scale", "options": "-DRELU",
+                  "global": [1000], "local": [8],
+                  "args": ["buffer:float:1000:random", "buffer:float:1000:output", "int:1000"]}]}
+
+Arguments, in the kernel's parameter order:
+
+    buffer:TYPE:COUNT:FILL   COUNT elements of TYPE (float, int, uchar, float4, ...); FILL is
+                             random | zeros | iota (inputs), output (compared after the launch;
+                             starts as a byte pattern) or inout (random, and compared)
+    image:W,H:FILL           a 2-D RGBA float image; FILL random, zeros, output or inout
+    TYPE:VALUE[,VALUE...]    a scalar or vector by value: int:1000, float:0.5, int2:3,-2
+    local:BYTES              __local memory sized at launch
+    null                     a NULL buffer
+    same:N                   the memory object of argument N (0-based) of this kernel again
+
+The kernels run separately and fused (fusion.testing.check_fusion) on PoCL and, with --oclgrind,
+under Oclgrind, once per run with inputs drawn from seed, seed+1, ...; every output must be
+bit-identical and Oclgrind must report nothing. Prints PASS, or the first difference (sub-kernel,
+output, index, both values). Exit status: 0 pass, 1 a difference or an Oclgrind report, 2 the
+check could not run (bad spec, a kernel that does not compile or cannot be fused).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import dialect
+from .errors import FusionError
+from .layout import DEFAULT_LAYOUT, LAYOUTS
+from .source import KernelSource
+
+FILLS = ("random", "zeros", "iota", "output", "inout")
+
+
+class SpecError(FusionError):
+    """A launch or argument description that cannot be read."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ArgumentSpec:
+    kind: str                  # "buffer", "image", "value", "local", "null", "same"
+    text: str
+    c_type: str = ""
+    count: int = 0             # buffer elements, local bytes, or the argument index of "same"
+    fill: str = ""
+    shape: tuple[int, ...] = ()
+    value: tuple = ()
+
+    @property
+    def compared(self) -> bool:
+        return self.fill in ("output", "inout")
+
+
+@dataclasses.dataclass(frozen=True)
+class LaunchSpec:
+    kernel: KernelSource
+    global_size: tuple[int, ...]
+    local_size: tuple[int, ...] | None
+    arguments: tuple[ArgumentSpec, ...]
+
+
+def _scalar_type(c_type: str) -> tuple[np.dtype, int]:
+    """(element dtype, lanes) of a scalar or vector OpenCL type name."""
+    if c_type in dialect.SCALAR_DTYPES:
+        return np.dtype(dialect.SCALAR_DTYPES[c_type]), 1
+    vector = dialect.vector_type(c_type)
+    if vector is not None:
+        base, width = vector
+        return np.dtype(dialect.SCALAR_DTYPES[base]), 4 if width == 3 else width
+    raise SpecError(f"unknown OpenCL type '{c_type}'")
+
+
+def _sizes(text: str, what: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise SpecError(f"{what} '{text}' is not a list of integers like 64,8") from None
+    if not 1 <= len(sizes) <= 3 or any(size < 1 for size in sizes):
+        raise SpecError(f"{what} '{text}' needs 1 to 3 positive sizes")
+    return sizes
+
+
+def parse_argument(text: str) -> ArgumentSpec:
+    """One argument description (see the module docstring)."""
+    parts = text.split(":")
+    head = parts[0]
+    if head == "null" and len(parts) == 1:
+        return ArgumentSpec("null", text)
+    if head == "buffer":
+        if len(parts) != 4:
+            raise SpecError(f"'{text}': expected buffer:TYPE:COUNT:FILL")
+        _scalar_type(parts[1])
+        count = _count(parts[2], text)
+        if parts[3] not in FILLS:
+            raise SpecError(f"'{text}': fill must be one of {', '.join(FILLS)}")
+        return ArgumentSpec("buffer", text, parts[1], count, parts[3])
+    if head == "image":
+        if len(parts) != 3:
+            raise SpecError(f"'{text}': expected image:WIDTH,HEIGHT:FILL")
+        shape = _sizes(parts[1], f"image size in '{text}'")
+        if len(shape) != 2 or parts[2] not in ("random", "zeros", "output", "inout"):
+            raise SpecError(f"'{text}': expected image:WIDTH,HEIGHT:random|zeros|output|inout")
+        return ArgumentSpec("image", text, "float", fill=parts[2], shape=shape)
+    if head == "local":
+        if len(parts) != 2:
+            raise SpecError(f"'{text}': expected local:BYTES")
+        return ArgumentSpec("local", text, count=_count(parts[1], text))
+    if head == "same":
+        if len(parts) != 2 or not parts[1].isdigit():
+            raise SpecError(f"'{text}': expected same:ARGUMENT_INDEX")
+        return ArgumentSpec("same", text, count=int(parts[1]))
+    if len(parts) == 2:
+        dtype, lanes = _scalar_type(head)
+        try:
+            values = tuple(float(v) if dtype.kind == "f" else int(v, 0) for v in parts[1].split(","))
+        except ValueError:
+            raise SpecError(f"'{text}': '{parts[1]}' is not a {head} value") from None
+        if len(values) != (lanes if dialect.vector_type(head) else 1):
+            raise SpecError(f"'{text}': {head} takes {lanes} values")
+        return ArgumentSpec("value", text, head, value=values)
+    raise SpecError(f"cannot read the argument '{text}' (buffer:TYPE:COUNT:FILL, "
+                    "image:W,H:FILL, TYPE:VALUE, local:BYTES, null or same:N)")
+
+
+def _count(text: str, where: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise SpecError(f"'{where}': '{text}' is not a positive count")
+    return int(text)
+
+
+def parse_launch(kernel: KernelSource, text: str) -> LaunchSpec:
+    """"GLOBAL[/LOCAL] ARGUMENT ..." for one kernel."""
+    words = shlex.split(text)
+    if not words:
+        raise SpecError(f"empty launch for kernel '{kernel.name}'")
+    global_text, _, local_text = words[0].partition("/")
+    return _launch(kernel, _sizes(global_text, "global size"),
+                   _sizes(local_text, "local size") if local_text else None, words[1:])
+
+
+def _launch(kernel, global_size, local_size, arguments) -> LaunchSpec:
+    if local_size is not None and len(local_size) != len(global_size):
+        raise SpecError(f"kernel '{kernel.name}': local size {local_size} and global size "
+                        f"{global_size} differ in dimensions")
+    specs = tuple(parse_argument(a) for a in arguments)
+    for index, spec in enumerate(specs):
+        if spec.kind == "same" and not (spec.count < index and
+                                        specs[spec.count].kind in ("buffer", "image")):
+            raise SpecError(f"kernel '{kernel.name}', argument {index} '{spec.text}': 'same' must "
+                            "name an earlier buffer or image argument")
+    return LaunchSpec(kernel, tuple(global_size), tuple(local_size) if local_size else None, specs)
+
+
+def load_spec(path: str) -> tuple[list[LaunchSpec], str | None]:
+    """The launches (and layout, if given) of a JSON spec file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            spec = json.load(f)
+    except (OSError, json.JSONDecodeError) as error:
+        raise SpecError(f"{path}: {error}") from None
+    base = os.path.dirname(os.path.abspath(path))
+    launches = []
+    for index, entry in enumerate(spec.get("kernels", [])):
+        try:
+            file = os.path.join(base, entry["file"])
+            kernel = KernelSource.from_file(file, entry["name"], entry.get("options", ()))
+            local = entry.get("local")
+            launches.append(_launch(kernel, _sizes(",".join(map(str, entry["global"])), "global size"),
+                                    _sizes(",".join(map(str, local)), "local size") if local else None,
+                                    entry.get("args", [])))
+        except KeyError as missing:
+            raise SpecError(f"{path}: kernel {index} has no {missing}") from None
+        except OSError as error:
+            raise SpecError(f"{path}: kernel {index}: {error}") from None
+    if len(launches) < 1:
+        raise SpecError(f"{path}: no kernels")
+    return launches, spec.get("layout")
+
+
+def factory_for(launches: Sequence[LaunchSpec], seed: int):
+    """A launch factory (fusion.testing) building every argument afresh from one seed."""
+    from .parse import parse_kernel
+
+    def make(context, queue):
+        import pyopencl as cl
+        from .testing import Output
+        rng = np.random.default_rng(seed)
+        flags = cl.mem_flags
+        all_launches, outputs = [], []
+        for index, launch in enumerate(launches):
+            parameters = parse_kernel(launch.kernel).parameters
+            values = []
+            for position, spec in enumerate(launch.arguments):
+                name = parameters[position].name if position < len(parameters) else "?"
+                label = f"argument {position} '{name}'"
+                if spec.kind == "buffer":
+                    dtype, lanes = _scalar_type(spec.c_type)
+                    host = _fill(rng, spec.fill, dtype, spec.count * lanes)
+                    memory = cl.Buffer(context, flags.READ_WRITE | flags.COPY_HOST_PTR, hostbuf=host)
+                    if spec.compared:
+                        outputs.append(Output(index, label, memory, dtype))
+                    values.append(memory)
+                elif spec.kind == "image":
+                    width, height = spec.shape
+                    host = _fill(rng, spec.fill, np.dtype(np.float32), width * height * 4)
+                    image = cl.Image(context, flags.READ_WRITE | flags.COPY_HOST_PTR,
+                                     cl.ImageFormat(cl.channel_order.RGBA, cl.channel_type.FLOAT),
+                                     shape=(width, height), hostbuf=host)
+                    if spec.compared:
+                        outputs.append(Output(index, label, image))
+                    values.append(image)
+                elif spec.kind == "value":
+                    values.append(spec.value[0] if len(spec.value) == 1 else list(spec.value))
+                elif spec.kind == "local":
+                    values.append(cl.LocalMemory(spec.count))
+                elif spec.kind == "null":
+                    values.append(None)
+                else:  # same
+                    values.append(values[spec.count])
+            all_launches.append((launch.global_size, launch.local_size, values))
+        return all_launches, outputs
+    return make
+
+
+def _fill(rng: np.random.Generator, fill: str, dtype: np.dtype, count: int) -> np.ndarray:
+    if fill == "output":
+        return np.full(count * dtype.itemsize, 0xA5, np.uint8).view(dtype)
+    if fill == "zeros":
+        return np.zeros(count, dtype)
+    if fill == "iota":
+        return np.arange(count).astype(dtype)
+    if dtype.kind == "f":
+        return rng.uniform(-1.0, 1.0, count).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, count, dtype=dtype, endpoint=True)
+
+
+def run(launches: Sequence[LaunchSpec], *, layout: str | None = None, oclgrind: bool = False,
+        runs: int = 1, seed: int = 0, out=sys.stdout) -> int:
+    """Check the launches; print PASS or the first failure; return the exit status."""
+    from .testing import EquivalenceError, OclgrindError, check_fusion
+    kernels = [launch.kernel for launch in launches]
+    results = []
+    for run_seed in range(seed, seed + runs):
+        try:
+            results = check_fusion(kernels, factory_for(launches, run_seed), layout=layout,
+                                   oclgrind=oclgrind)
+        except (EquivalenceError, OclgrindError) as failure:
+            print(f"FAIL (seed {run_seed}): {failure}", file=out)
+            return 1
+    seeds = f"seed {seed}" if runs == 1 else f"seeds {seed}-{seed + runs - 1}"
+    print(f"PASS: {len(kernels)} kernels, {runs} run(s) ({seeds}): fused output bit-identical "
+          "to the separate launches" + ("; Oclgrind reported nothing" if oclgrind else ""), file=out)
+    for result in results:
+        print(f"  {result}", file=out)
+        for reason in result.alone:
+            print(f"    note: {reason}", file=out)
+    return 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `check` subcommand's options (fusion/cli.py)."""
+    parser.add_argument("-k", "--kernel", dest="kernels", action="append", default=[],
+                        metavar="FILE:NAME[:OPTIONS]", help="a kernel (repeat; one --launch each)")
+    parser.add_argument("--launch", dest="launches", action="append", default=[],
+                        metavar='"GLOBAL[/LOCAL] ARG ..."',
+                        help="the launch of the kernel given at the same position")
+    parser.add_argument("--spec", help="a JSON spec instead of -k/--launch")
+    parser.add_argument("--layout", choices=LAYOUTS, help=f"default {DEFAULT_LAYOUT}")
+    parser.add_argument("--oclgrind", action="store_true",
+                        help="also run under Oclgrind; it must report nothing")
+    parser.add_argument("--runs", type=int, default=1, help="runs with seeds seed, seed+1, ...")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first run's inputs")
+
+
+def command(args) -> int:
+    """`python -m fusion check` (fusion/cli.py delegates here)."""
+    from .cli import kernel_spec
+    try:
+        if args.spec:
+            if args.kernels or args.launches:
+                raise SpecError("give either --spec or -k/--launch, not both")
+            launches, layout = load_spec(args.spec)
+        else:
+            if not args.kernels:
+                raise SpecError("no kernels: give -k FILE:NAME --launch \"...\" (repeat) or --spec")
+            if len(args.kernels) != len(args.launches):
+                raise SpecError(f"{len(args.kernels)} kernels (-k) but {len(args.launches)} "
+                                "launches (--launch): give one launch per kernel")
+            launches = [parse_launch(kernel_spec(k), text)
+                        for k, text in zip(args.kernels, args.launches)]
+            layout = None
+        return run(launches, layout=args.layout or layout, oclgrind=args.oclgrind,
+                   runs=args.runs, seed=args.seed)
+    except argparse.ArgumentTypeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except FusionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
