@@ -1,10 +1,10 @@
-"""A canary for the PoCL 3.0-rc2 defect that fusion works around (fusion.runtime.DeviceQuirks).
+"""A canary for the PoCL defect that fusion works around (fusion.runtime.DeviceQuirks).
 
 The kernel below is hand-written, with no generated code: two work-group-uniform branches, each
-a tiled transpose through __local memory with a barrier. PoCL 3.0-rc2 returns wrong elements of
-the first branch's output; Oclgrind, NVIDIA's OpenCL and newer PoCL are correct. While the
-installed PoCL has the defect this test is an expected failure; once it passes, the quirk (and
-this canary) can go.
+a tiled transpose through __local memory with a barrier. PoCL 3.0-rc2 (pocl-binary-distribution) and PoCL
+5.0 (Debian, seen on the GPU machine) return wrong elements of the first branch's output;
+Oclgrind and NVIDIA's OpenCL are correct. While the installed PoCL has the defect this test is
+an expected failure; once it passes, the quirk (and this canary) can go.
 """
 import numpy as np
 import pyopencl as cl
@@ -61,7 +61,7 @@ def _run(context):
 
 def test_two_barrier_branches(pocl, request):
     if DeviceQuirks.of(pocl.devices[0]).max_barrier_kernels is not None:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="PoCL 3.0-rc2 defect"))
+        request.applymarker(pytest.mark.xfail(strict=True, reason="PoCL defect"))
     for got, want in _run(pocl):
         np.testing.assert_array_equal(got, want)
 
