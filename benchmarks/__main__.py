@@ -1,6 +1,7 @@
 """python -m benchmarks <experiment> [--platform NAME] [--output FILE] ...
 
-Experiments: identical (Figure 9), combinations (Figures 8, 10), launch (launch cost), smoke.
+Experiments: identical (Figure 9), combinations (Figures 8, 10), model-pair (Figure 11),
+launch (launch cost), smoke.
 Results: JSON with the device, every setting and every raw sample (benchmarks/results/);
 docs/PERFORMANCE.md is written from them by `python -m benchmarks.report`.
 """
@@ -16,7 +17,8 @@ from .layers import LAYERS, TYPES
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("experiment", choices=["identical", "combinations", "launch", "smoke"])
+    parser.add_argument("experiment", choices=["identical", "combinations", "launch",
+                                               "model-pair", "smoke"])
     parser.add_argument("--platform", default="Portable Computing Language",
                         help="OpenCL platform (part of its name), e.g. NVIDIA")
     parser.add_argument("--output", help="JSON file (default benchmarks/results/<exp>-<dev>.json)")
@@ -29,6 +31,8 @@ def main(argv=None) -> int:
     parser.add_argument("--counts", default="1,2,3,4,5,6,7,8", help="identical: group sizes")
     parser.add_argument("--layers", default="DWC_s1:0,C_1x1:0,DWC_s1:2,Add:0",
                         help="identical: TYPE:INDEX entries of benchmarks/layers.py")
+    parser.add_argument("--model", default="mobilenet_v2", help="model-pair: the model")
+    parser.add_argument("--resolution", type=int, help="model-pair: input size (default Table 1)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
@@ -48,6 +52,10 @@ def main(argv=None) -> int:
             bench, sizes=[int(s) for s in args.sizes.split(",")], rounds=args.rounds,
             sample_ms=args.sample_ms, types=tuple(args.types.split(",")), progress=progress,
             limit=args.limit))
+    elif args.experiment == "model-pair":
+        results = dict(pair=experiments.run_model_pair(
+            bench, model=args.model, resolution=args.resolution, rounds=args.rounds,
+            sample_ms=args.sample_ms))
     else:
         results = smoke(bench)
     record = harness.header(bench, args.experiment, settings)

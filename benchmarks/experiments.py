@@ -79,7 +79,7 @@ def run_combinations(bench, *, sizes, rounds, sample_ms, types=TYPES, progress=T
     records = []
     for combo, specs in _progress(jobs, progress, "combinations"):
         group = harness.make_group(bench, " + ".join(combo), specs)
-        variants = fused_variants(bench, group, ("groups", "wave"))
+        variants = fused_variants(bench, group, ("groups", "wave", "groups-baked"))
         record = measure_group(bench, group, variants=variants, rounds=rounds,
                                sample_ms=sample_ms)
         record.update(types=list(combo), size=len(combo),
@@ -93,3 +93,43 @@ def _progress(items, enabled, description):
         return items
     from tqdm import tqdm
     return tqdm(items, desc=description, unit="group")
+
+
+def run_model_pair(bench, *, model: str, resolution=None, rounds: int, sample_ms: float,
+                   device_repeats: int = 5) -> dict:
+    """Figure 11: two copies of one model run together, operator by operator: node i of both
+    copies launched one after the other (sequential) or as one fused launch (fused)."""
+    import numpy as np
+
+    from fusion.models import build
+    from fusion.models.execute import load
+
+    graph = build(model, resolution)
+    copies = [load(bench.context, bench.queue, graph, np.random.default_rng(seed))
+              for seed in (1, 2)]
+    steps = list(range(len(graph.nodes)))
+    kernels = [c.kernel(i) for i in steps for c in copies]
+    launches = [c.launch(i) for i in steps for c in copies]
+    sequential = bench.fusers["groups"].sequential(kernels).bind(launches)
+    fused = [bench.fusers["groups"].fuse([c.kernel(i) for c in copies])
+             .bind([c.launch(i) for c in copies]) for i in steps]
+    runs = {
+        "sequential": harness._repeat(bench.queue, sequential.enqueue),
+        "fused pairwise": harness._repeat(bench.queue,
+                                          lambda q: [b.enqueue(q) for b in fused]),
+    }
+    runs["sequential (null)"] = harness._repeat(bench.queue, sequential.enqueue)
+    samples = harness.alternate(runs, rounds=rounds, iterations=1, warmup=2)
+    per_step = []
+    for i in steps:
+        singles = [bench.fusers["groups"].sequential([c.kernel(i)]).bind([c.launch(i)])
+                   for c in copies]
+        times = harness.step_device_times(bench, singles, fused[i], repeats=device_repeats)
+        per_step.append(dict(step=i, name=graph.nodes[i].name, kind=graph.nodes[i].kind,
+                             **times))
+    return dict(model=model, resolution=resolution or graph.input_shape[-1],
+                operators=len(steps), samples=samples,
+                seconds={k: harness.summary(v) for k, v in samples.items()},
+                throughput_vs_sequential={k: harness.ratio_summary(samples["sequential"], v)
+                                          for k, v in samples.items() if k != "sequential"},
+                steps=per_step)

@@ -65,7 +65,10 @@ def open_bench(platform_name: str, *, wave_size: int | None = None,
                             bake_layout=bake_layout, cache=groups.cache),
               # the paper's layout without wave alignment: nothing padded
               "wave-unaligned": Fuser(context, wave_size=1, layout="wave",
-                                      bake_layout=bake_layout, cache=groups.cache)}
+                                      bake_layout=bake_layout, cache=groups.cache),
+              # layout values baked in as constants (one program per shape)
+              "groups-baked": Fuser(context, wave_size=groups.wave_size, bake_layout=True,
+                                    cache=groups.cache)}
     return Bench(context, device, queue, profiling, fusers)
 
 
@@ -238,6 +241,20 @@ def device_times(bench: Bench, group: Group, *, layout="groups", repeats: int = 
     result["sum_alone"] = sum(result["alone"])
     result["fused"] = statistics.median(drop(fused_times)) if fused_times else None
     return result
+
+
+def step_device_times(bench: Bench, singles, fused, *, repeats: int) -> dict:
+    """Device times (profiling) of bound launches: each single alone, and the fused one."""
+    queue = bench.profiling_queue
+    alone = [[] for _ in singles]
+    together = []
+    for _ in range(repeats + 1):
+        for i, single in enumerate(singles):
+            alone[i].append(_event_seconds(single.enqueue(queue)))
+        if fused.launches == 1:
+            together.append(_event_seconds(fused.enqueue(queue)))
+    return dict(alone=[statistics.median(a[1:]) for a in alone],
+                fused=statistics.median(together[1:]) if together else None)
 
 
 def launch_cost(bench: Bench, *, rounds: int = 15, iterations: int = 400) -> dict:

@@ -194,6 +194,61 @@ def _plot_distribution(groups, layouts, path, record):
     plt.close(figure)
 
 
+def model_pair_section(record, plots_dir) -> list[str]:
+    pair = record["pair"]
+    t = pair["throughput_vs_sequential"]
+    s = pair["seconds"]
+    lines = [f"### Figure 11: two {pair['model']} ({pair['resolution']}x{pair['resolution']}) "
+             f"operator by operator — {_device(record)}", "",
+             f"Both copies run every one of their {pair['operators']} operators; sequential "
+             "launches node i of copy 1 then of copy 2; fused launches them as one kernel. "
+             f"One inference of both copies per sample, {record['settings']['rounds']} "
+             "alternating rounds.", "",
+             "| | median ms | min | max |", "|---|---:|---:|---:|"]
+    for name in ("sequential", "fused pairwise"):
+        lines.append(f"| {name} | {s[name]['median'] * 1e3:.3f} | {s[name]['min'] * 1e3:.3f} | "
+                     f"{s[name]['max'] * 1e3:.3f} |")
+    lines += ["", f"Throughput, fused vs sequential: median {t['fused pairwise']['median']:.2f} "
+                  f"(min {t['fused pairwise']['min']:.2f}, max {t['fused pairwise']['max']:.2f});"
+                  f" null comparison {t['sequential (null)']['median']:.2f} "
+                  f"({t['sequential (null)']['min']:.2f}–{t['sequential (null)']['max']:.2f}).",
+              "", "Device time per operator kind (profiling, µs, summed over the model's "
+                  "operators of that kind): both copies alone vs the fused pairs.", "",
+              "| kind | operators | alone (2 copies) | fused | ratio |", "|---|---:|---:|---:|---:|"]
+    kinds = collections.defaultdict(lambda: [0, 0.0, 0.0])
+    for step in pair["steps"]:
+        if step["fused"] is None:
+            continue
+        k = kinds[step["kind"]]
+        k[0] += 1
+        k[1] += sum(step["alone"])
+        k[2] += step["fused"]
+    for kind, (count, alone, fused) in sorted(kinds.items(), key=lambda kv: -kv[1][1]):
+        lines.append(f"| {kind} | {count} | {_us(alone)} | {_us(fused)} | {alone / fused:.2f} |")
+    _plot_model_pair(pair, os.path.join(plots_dir, "perf-model-pair.png"), record)
+    return lines + ["", "![Figure 11](perf-model-pair.png)", ""]
+
+
+def _plot_model_pair(pair, path, record):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    steps = [st for st in pair["steps"] if st["fused"] is not None]
+    figure, axis = plt.subplots(figsize=(10, 3.2))
+    x = range(len(steps))
+    axis.bar(x, [sum(st["alone"]) * 1e6 for st in steps], label="2 copies, one after the other",
+             color="#bbbbbb")
+    axis.bar(x, [st["fused"] * 1e6 for st in steps], width=0.5, label="fused pair",
+             color="#3a7bd5")
+    axis.set_xlabel("operator (execution order)")
+    axis.set_ylabel("device time µs")
+    axis.legend(fontsize=7)
+    axis.set_title(f"two {pair['model']}, {record['device']['name']}", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+")
@@ -212,6 +267,9 @@ def main(argv=None) -> int:
     for record in records.get("combinations", []):
         lines += [f"Source: `{record['path']}`, command `{record['command']}`, {record['date']}.",
                   ""] + combinations_section(record, plots)
+    for record in records.get("model-pair", []):
+        lines += [f"Source: `{record['path']}`, command `{record['command']}`, {record['date']}.",
+                  ""] + model_pair_section(record, plots)
     with open(args.output, "w") as f:
         f.write("\n".join(lines) + "\n")
     print(f"wrote {args.output}", file=sys.stderr)
