@@ -8,7 +8,8 @@ Pure arithmetic on launch sizes; no OpenCL. The generated kernel reads, for each
     s6         where it begins: a work-group index ("groups") or a dimension-0 offset ("wave")
     s7         its work dimension
     s8         "groups", sub-kernels without real work-groups: how many work-items of each fused
-               work-group it uses (the rest return at once)
+               work-group it uses (the rest return at once); equal to s3*s4*s5 when it is laid
+               out in tiles of its own local size, else row-major runs
     s9 - sf    0 (reserved)
 
 Two layouts:
@@ -126,7 +127,7 @@ def _check_launch(need: SubKernelNeeds, shape: LaunchShape) -> tuple[int, int, i
         raise LayoutError(f"sub-kernel '{need.name}': global size "
                           f"{shape.global_size[:shape.work_dim]} is not a multiple of local size "
                           f"{shape.local_size[:shape.work_dim]} (OpenCL 1.2 uniform work-groups)")
-    return shape.local_size if need.uses_work_groups else (1, 1, 1)
+    return shape.local_size
 
 
 def _real_local_sizes(needs, shapes) -> dict[str, tuple[int, int, int]]:
@@ -168,11 +169,16 @@ def _groups_layout(needs, shapes, locals_seen, wave_size, max_work_group_size, g
         if need.real_work_groups:
             values.append(_values(shape, local, begin))
             begin += math.prod(g // l for g, l in zip(shape.global_size, local))
-        else:
-            own = math.prod(shape.local_size) if shape.local_size else items_per_group
-            used = min(items_per_group, own)
+        elif shape.local_size and math.prod(local) <= items_per_group:
+            # Tiles of its own local size, one per fused work-group, as it was launched alone
+            # (2-D image kernels keep their 2-D tiles); edge tiles may be partial.
+            used = math.prod(local)
             values.append(_values(shape, local, begin, used))
-            begin += -(-shape.items // used)
+            begin += math.prod(-(-g // l) for g, l in zip(shape.global_size, local))
+        else:
+            # Row-major runs of L work-items.
+            values.append(_values(shape, local, begin, items_per_group))
+            begin += -(-shape.items // items_per_group)
     _check_group_limit(items_per_group, max_work_group_size)
     return Layout("groups", (begin * items_per_group,), (items_per_group,), tuple(values))
 

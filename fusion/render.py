@@ -48,10 +48,10 @@ def _prologue(kind: str, real: bool, layout: str, value: str) -> list[str]:
     if kind == "groups" and not real:
         return [
             f"if (get_local_id(0) >= {L}.s8) return;  /* work-items this sub-kernel leaves idle */",
-            f"const size_t pf_item = (get_group_id(0) - {L}.s6) * {L}.s8 + get_local_id(0);",
-            f"if (pf_item >= (size_t){L}.s0 * {L}.s1 * {L}.s2) return;  /* padding */",
-            f"const {WORKITEM_TYPE} {value} = pf_virtual_workitem({L}.lo, pf_item % {L}.s0, "
-            f"pf_item / {L}.s0 % {L}.s1, pf_item / {L}.s0 / {L}.s1);",
+            "size_t pf_x, pf_y, pf_z;",
+            f"if (!pf_virtual_position({L}.lo, {L}.s8, get_group_id(0) - {L}.s6, get_local_id(0),",
+            "                         &pf_x, &pf_y, &pf_z)) return;  /* padding */",
+            f"const {WORKITEM_TYPE} {value} = pf_virtual_workitem({L}.lo, pf_x, pf_y, pf_z);",
         ]
     if kind == "groups":
         return [

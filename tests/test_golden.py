@@ -78,9 +78,10 @@ def test_golden_files_are_all_known():
 def test_baked_group_has_no_layout_arguments():
     source = fused("misc_scale_baked_groups").source
     # Fused work-groups of 32 (misc's 16 rounded up to the wave size); misc keeps its own
-    # work-groups of 16 items (s8) -> 3 groups; scale (no local size) uses all 32 -> 2 groups.
+    # work-groups of 16 items (s3, and s8 = 16: tiles) -> 3 groups; scale (no local size) uses
+    # all 32 in row-major runs -> 2 groups.
     zeros = ", 0u" * 7
-    assert ("const uint16 pf_layout_0 = (uint16)(48u, 1u, 1u, 1u, 1u, 1u, 0u, 1u, 16u"
+    assert ("const uint16 pf_layout_0 = (uint16)(48u, 1u, 1u, 16u, 1u, 1u, 0u, 1u, 16u"
             + zeros + ");") in source
     assert ("const uint16 pf_layout_1 = (uint16)(45u, 1u, 1u, 1u, 1u, 1u, 3u, 1u, 32u"
             + zeros + ");") in source

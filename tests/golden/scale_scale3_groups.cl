@@ -44,6 +44,27 @@ pf_workitem pf_virtual_workitem(const uint8 layout, size_t x, size_t y, size_t z
     return w;
 }
 
+/* Where lane `lane` of fused work-group `group` lies in a sub-kernel without real work-groups
+   (layout "groups"): in tiles of its own local size when it uses that many lanes per group,
+   else in row-major runs. False for padding. */
+bool pf_virtual_position(const uint8 layout, uint lanes, size_t group, size_t lane,
+                         __private size_t *x, __private size_t *y, __private size_t *z)
+{
+    if (lanes == layout.s3 * layout.s4 * layout.s5) {
+        const size_t tiles_x = (layout.s0 + layout.s3 - 1) / layout.s3;
+        const size_t tiles_y = (layout.s1 + layout.s4 - 1) / layout.s4;
+        *x = group % tiles_x * layout.s3 + lane % layout.s3;
+        *y = group / tiles_x % tiles_y * layout.s4 + lane / layout.s3 % layout.s4;
+        *z = group / tiles_x / tiles_y * layout.s5 + lane / layout.s3 / layout.s4;
+    } else {
+        const size_t item = group * lanes + lane;
+        *x = item % layout.s0;
+        *y = item / layout.s0 % layout.s1;
+        *z = item / layout.s0 / layout.s1;
+    }
+    return *x < layout.s0 && *y < layout.s1 && *z < layout.s2;
+}
+
 /* The record of a work-item of a real work-group of the sub-kernel's own local size. */
 pf_workitem pf_real_workitem(const uint8 layout, size_t gx, size_t gy, size_t gz,
                              size_t lx, size_t ly, size_t lz)
@@ -100,9 +121,10 @@ __kernel void fused__scale__scale(
     if (pf_selector < pf_layout_1.s6) {
         /* [0] scale */
         if (get_local_id(0) >= pf_layout_0.s8) return;  /* work-items this sub-kernel leaves idle */
-        const size_t pf_item = (get_group_id(0) - pf_layout_0.s6) * pf_layout_0.s8 + get_local_id(0);
-        if (pf_item >= (size_t)pf_layout_0.s0 * pf_layout_0.s1 * pf_layout_0.s2) return;  /* padding */
-        const pf_workitem pf_workitem_0 = pf_virtual_workitem(pf_layout_0.lo, pf_item % pf_layout_0.s0, pf_item / pf_layout_0.s0 % pf_layout_0.s1, pf_item / pf_layout_0.s0 / pf_layout_0.s1);
+        size_t pf_x, pf_y, pf_z;
+        if (!pf_virtual_position(pf_layout_0.lo, pf_layout_0.s8, get_group_id(0) - pf_layout_0.s6, get_local_id(0),
+                                 &pf_x, &pf_y, &pf_z)) return;  /* padding */
+        const pf_workitem pf_workitem_0 = pf_virtual_workitem(pf_layout_0.lo, pf_x, pf_y, pf_z);
         const __private pf_workitem *pf_wi = &pf_workitem_0;
         {
           const int i = pf_get_global_id(pf_wi, 0);
@@ -113,9 +135,10 @@ __kernel void fused__scale__scale(
     } else {
         /* [1] scale */
         if (get_local_id(0) >= pf_layout_1.s8) return;  /* work-items this sub-kernel leaves idle */
-        const size_t pf_item = (get_group_id(0) - pf_layout_1.s6) * pf_layout_1.s8 + get_local_id(0);
-        if (pf_item >= (size_t)pf_layout_1.s0 * pf_layout_1.s1 * pf_layout_1.s2) return;  /* padding */
-        const pf_workitem pf_workitem_1 = pf_virtual_workitem(pf_layout_1.lo, pf_item % pf_layout_1.s0, pf_item / pf_layout_1.s0 % pf_layout_1.s1, pf_item / pf_layout_1.s0 / pf_layout_1.s1);
+        size_t pf_x, pf_y, pf_z;
+        if (!pf_virtual_position(pf_layout_1.lo, pf_layout_1.s8, get_group_id(0) - pf_layout_1.s6, get_local_id(0),
+                                 &pf_x, &pf_y, &pf_z)) return;  /* padding */
+        const pf_workitem pf_workitem_1 = pf_virtual_workitem(pf_layout_1.lo, pf_x, pf_y, pf_z);
         const __private pf_workitem *pf_wi = &pf_workitem_1;
         {
           const int i = pf_get_global_id(pf_wi, 0);
