@@ -174,7 +174,9 @@ class Fuser:
         self.wave_size = wave_size or preferred_wave_size(context, self.device, self.cache)
         self._lock = threading.Lock()
         self._fused: dict[tuple, Future] = {}
-        self._singles: dict[KernelSource, _Single] = {}
+        # Kernels launched alone, one per (kernel, position in its group): the same kernel
+        # listed twice in a group gets two cl.Kernel objects, each keeping its own arguments.
+        self._singles: dict[tuple[KernelSource, int], _Single] = {}
         self._launchers: dict[tuple[KernelSource, ...], FusedKernel] = {}
 
     def fuse(self, kernels: Sequence[KernelSource]) -> "FusedKernel":
@@ -266,7 +268,7 @@ class Fuser:
 
     def _single(self, kernel: KernelSource, index: int, parsed: ParsedKernel | None) -> _Single:
         with self._lock:
-            single = self._singles.get(kernel)
+            single = self._singles.get((kernel, index))
         if single is None:
             options = list(kernel.options)
             if kernel.filename:
@@ -279,7 +281,7 @@ class Fuser:
                                  f"{str(error).strip()}") from None
             single = _Single(index, cl.Kernel(program, kernel.name), parsed)
             with self._lock:
-                single = self._singles.setdefault(kernel, single)
+                single = self._singles.setdefault((kernel, index), single)
         return single
 
 
