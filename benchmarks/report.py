@@ -31,6 +31,11 @@ def _device(record) -> str:
     return f"{d['name']} ({d['platform']}, driver {d['driver']})"
 
 
+def _tag(record) -> str:
+    """A short device tag for plot file names."""
+    return record["device"]["platform"].split()[0].lower()
+
+
 def _us(seconds) -> str:
     return f"{seconds * 1e6:.1f}"
 
@@ -62,8 +67,9 @@ def identical_section(record, plots_dir) -> list[str]:
         cells = " | ".join(f"{t[v]['median']:.2f}" for v in variants)
         lines.append(f"| {g['layer']} | {g['count']} | {_us(g['seconds']['sequential']['median'])}"
                      f" | {cells} | {t['sequential (null)']['median']:.2f} |")
-    _plot_identical(groups, variants, os.path.join(plots_dir, "perf-identical.png"), record)
-    return lines + ["", "![Figure 9](perf-identical.png)", ""]
+    name = f"perf-identical-{_tag(record)}.png"
+    _plot_identical(groups, variants, os.path.join(plots_dir, name), record)
+    return lines + ["", f"![Figure 9]({name})", ""]
 
 
 def _plot_identical(groups, variants, path, record):
@@ -146,9 +152,11 @@ def combinations_section(record, plots_dir) -> list[str]:
                 value = pair.get((a, b)) or pair.get((b, a))
                 cells.append(f"{value:.2f}" if value else "")
             lines.append(f"| {a} | " + " | ".join(cells) + " |")
-    _plot_flops(groups, by_layout, os.path.join(plots_dir, "perf-flops.png"), record)
-    _plot_distribution(groups, layouts, os.path.join(plots_dir, "perf-combinations.png"), record)
-    return lines + ["", "![Figure 8](perf-combinations.png) ![Figure 10](perf-flops.png)", ""]
+    flops, distribution = (f"perf-flops-{_tag(record)}.png",
+                           f"perf-combinations-{_tag(record)}.png")
+    _plot_flops(groups, by_layout, os.path.join(plots_dir, flops), record)
+    _plot_distribution(groups, layouts, os.path.join(plots_dir, distribution), record)
+    return lines + ["", f"![Figure 8]({distribution}) ![Figure 10]({flops})", ""]
 
 
 def _plot_flops(groups, layout, path, record):
@@ -225,8 +233,9 @@ def model_pair_section(record, plots_dir) -> list[str]:
         k[2] += step["fused"]
     for kind, (count, alone, fused) in sorted(kinds.items(), key=lambda kv: -kv[1][1]):
         lines.append(f"| {kind} | {count} | {_us(alone)} | {_us(fused)} | {alone / fused:.2f} |")
-    _plot_model_pair(pair, os.path.join(plots_dir, "perf-model-pair.png"), record)
-    return lines + ["", "![Figure 11](perf-model-pair.png)", ""]
+    name = f"perf-model-pair-{_tag(record)}.png"
+    _plot_model_pair(pair, os.path.join(plots_dir, name), record)
+    return lines + ["", f"![Figure 11]({name})", ""]
 
 
 def _plot_model_pair(pair, path, record):
