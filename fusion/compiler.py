@@ -107,10 +107,6 @@ def _pragmas(parsed: Sequence[ParsedKernel]) -> list[str]:
     return seen
 
 
-def _dimensions(parsed: ParsedKernel) -> int | None:
-    return parsed.dimensions
-
-
 def _manifest(parsed, renamed, kernel_name, layout, wave_size, program_flags,
               baked: Layout | None) -> dict:
     arguments, sub_kernels = [], []

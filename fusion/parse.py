@@ -13,7 +13,7 @@ import re
 
 from pycparser import c_ast
 from pycparser.c_parser import Coord, ParseError
-from pycparserext.ext_c_parser import AttributeSpecifier, OpenCLCParser
+from pycparserext.ext_c_parser import FuncDeclExt, OpenCLCParser
 
 from . import dialect
 from .codegen import to_source
@@ -324,8 +324,7 @@ def _needed_items(unit: c_ast.FileAST, definition: c_ast.FuncDef) -> list[c_ast.
 
 
 def _is_prototype(item: c_ast.Node) -> bool:
-    return isinstance(item, c_ast.Decl) and isinstance(item.type, (c_ast.FuncDecl,)) or (
-        isinstance(item, c_ast.Decl) and type(item.type).__name__ == "FuncDeclExt")
+    return isinstance(item, c_ast.Decl) and isinstance(item.type, (c_ast.FuncDecl, FuncDeclExt))
 
 
 def _check_recursion(kernel: KernelSource, definition: c_ast.FuncDef,

@@ -58,8 +58,8 @@ def _prologue(kind: str, real: bool, layout: str, value: str) -> list[str]:
             f"const size_t pf_group = get_group_id(0) - {L}.s6, pf_local_item = get_local_id(0);",
             f"const size_t pf_groups_x = {L}.s0 / {L}.s3, pf_groups_y = {L}.s1 / {L}.s4;",
             f"const {WORKITEM_TYPE} {value} = pf_real_workitem({L}.lo,",
-            f"    pf_group % pf_groups_x, pf_group / pf_groups_x % pf_groups_y, "
-            f"pf_group / pf_groups_x / pf_groups_y,",
+            "    pf_group % pf_groups_x, pf_group / pf_groups_x % pf_groups_y, "
+            "pf_group / pf_groups_x / pf_groups_y,",
             f"    pf_local_item % {L}.s3, pf_local_item / {L}.s3 % {L}.s4, pf_local_item / {L}.s3 / {L}.s4);",
         ]
     bounds = (f"if (get_global_id(0) - {L}.s6 >= {L}.s0 || get_global_id(1) >= {L}.s1 || "

@@ -25,7 +25,7 @@ from .compiler import FusedProgram, generate, needs_of
 from .errors import with_source_line, BuildError, DeviceLimitError, FusionError, LaunchError, LayoutError, SourceError, UnsupportedError
 from .layout import DEFAULT_LAYOUT, LAYOUT_WIDTH, Layout, LaunchShape, SubKernelNeeds, plan_layout
 from .parse import ParsedKernel, parse_kernel
-from .source import KernelSource, split_options
+from .source import KernelSource
 
 
 class FusionWarning(UserWarning):
