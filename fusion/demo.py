@@ -2,10 +2,14 @@
 default device (PoCL), check that every fused output equals the separate runs bit for bit, and
 time each kernel alone, the group run one after another, and the group fused.
 
-Timing: rounds alternate sequential / fused / sequential-again (the null comparison: the same
-work twice, whose ratio spread is the noise floor); quoted is the median of per-round ratios.
+Timing (the method of docs/PERFORMANCE.md, in small): throughput with the queue kept busy — a
+sample enqueues K launches of the group back to back and waits once; rounds alternate each
+kernel alone / sequential / fused / sequential-again (the null comparison: the same work twice,
+whose ratio spread is the noise floor); quoted is the median of per-round ratios.
 """
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pyopencl as cl
@@ -25,11 +29,21 @@ GROUPS = {
 }
 
 
-def _finish(queue, bound):
+def _busy(queue, bound, iterations: int):
+    """One sample: `iterations` launches of the group back to back, then wait; per launch."""
     def run():
-        bound.enqueue(queue)
+        for _ in range(iterations):
+            bound.enqueue(queue)
         queue.finish()
     return run
+
+
+def _iterations(queue, bound, sample_seconds: float = 0.02) -> int:
+    _busy(queue, bound, 2)()
+    start = time.perf_counter()
+    _busy(queue, bound, 4)()
+    per_launch = max((time.perf_counter() - start) / 4, 1e-7)
+    return max(1, min(200, round(sample_seconds / per_launch)))
 
 
 def check_group(queue, fuser: Fuser, ops) -> bool:
@@ -51,12 +65,16 @@ def check_group(queue, fuser: Fuser, ops) -> bool:
 def measure_group(queue, fuser: Fuser, ops, rounds: int) -> dict:
     kernels = [op.kernel for op in ops]
     launches = [op.launch() for op in ops]
-    variants = {f"alone {i}": _finish(queue, fuser.sequential([op.kernel]).bind([op.launch()]))
-                for i, op in enumerate(ops)}
-    variants["sequential"] = _finish(queue, fuser.sequential(kernels).bind(launches))
-    variants["fused"] = _finish(queue, fuser.fuse(kernels).bind(launches))
-    variants["sequential again"] = _finish(queue, fuser.sequential(kernels).bind(launches))
-    samples = alternating(variants, rounds=rounds, warmup=3)
+    sequential = fuser.sequential(kernels).bind(launches)
+    k = _iterations(queue, sequential)
+    bound = {f"alone {i}": fuser.sequential([op.kernel]).bind([op.launch()])
+             for i, op in enumerate(ops)}
+    bound["sequential"] = sequential
+    bound["fused"] = fuser.fuse(kernels).bind(launches)
+    bound["sequential again"] = fuser.sequential(kernels).bind(launches)
+    variants = {name: _busy(queue, b, k) for name, b in bound.items()}
+    samples = {name: [t / k for t in times]
+               for name, times in alternating(variants, rounds=rounds, warmup=2).items()}
     return dict(
         alone=[summary(samples[f"alone {i}"])["median"] for i in range(len(ops))],
         sequential=summary(samples["sequential"])["median"],
