@@ -8,12 +8,13 @@ output from inputs drawn from a seed. It exercises what fusion must preserve:
 
 * 1-D, 2-D and 3-D NDRanges, MNN-style padded global sizes with early returns;
 * every work-item builtin, with constant, variable and out-of-range dimension indices;
-* barrier() with __local arrays declared in the body (also in nested blocks) and as __local
-  pointer arguments, work-group reductions, async_work_group_copy;
+* barrier() with __local arrays declared in the body and as __local pointer arguments, in
+  loops and in helpers, work-group reductions, async_work_group_copy;
 * helper functions (calling builtins, each other, taking pointers), with names drawn from a small
   pool so that kernels of one group define same-named helpers with different bodies;
 * parameter and local names from shared pools, so they collide across kernels;
-* early returns (also inside loops), loops with break / continue;
+* early returns (also inside loops, and whole work-groups before a barrier), loops with break /
+  continue and unroll hints, switch statements (with fall-through), private arrays;
 * vector types, vector literals, swizzles, vload / vstore;
 * structs, typedefs, enums, __constant data, struct and vector arguments by value, NULL buffers,
   one buffer bound to two parameters;
@@ -63,9 +64,6 @@ class Chooser:
 
     def chance(self, percent: int) -> bool:
         return self.integer(0, 99) < percent
-
-    def subset(self, options: Sequence, percent: int) -> list:
-        return [option for option in options if self.chance(percent)]
 
 
 class RandomChooser(Chooser):
@@ -161,6 +159,12 @@ class KernelGroup:
     def barrier_kernels(self) -> int:
         return sum(k.real_work_groups for k in self.kernels)
 
+    def without_barrier_kernels(self) -> "KernelGroup":
+        """The kernels that need no real work-groups. PoCL 3.0-rc2 miscompiles some barrier
+        kernels even alone (results that change from run to run; docs/LIMITS.md), so on PoCL
+        only these are compared; Oclgrind checks whole groups."""
+        return KernelGroup(tuple(k for k in self.kernels if not k.real_work_groups), self.layout)
+
     def factory(self, seed: int) -> Callable:
         """A launch factory for fusion.testing.assert_equivalent: every kernel's launch and
         outputs, inputs drawn from one seed (two calls build equal inputs)."""
@@ -173,6 +177,32 @@ class KernelGroup:
                 outputs += [dataclasses.replace(o, sub_kernel=index) for o in kernel_outputs]
             return launches, outputs
         return make
+
+    def collisions(self) -> frozenset[str]:
+        """Which kinds of name collisions fusing this group resolves (from the manifest of the
+        fused program): a record of what the group exercised."""
+        from .compiler import generate
+        program = generate(self.sources, wave_size=8, layout=self.layout)
+        found = set()
+        helpers_seen: dict[str, int] = {}
+        for kernel in self.kernels:
+            for name in HELPER_NAMES:
+                if re.search(rf"\b{name}\s*\(", kernel.kernel.source.split("__kernel")[0]):
+                    helpers_seen[name] = helpers_seen.get(name, 0) + 1
+        renamed = set()
+        for sub, kernel in zip(program.manifest["sub_kernels"], self.kernels):
+            parameters = {argument.name for argument in kernel.arguments}
+            for original in sub["renamed"]:
+                renamed.add(original)
+                if original in parameters:
+                    found.add("colliding parameter renamed")
+                elif original in HELPER_NAMES:
+                    found.add("same-named helper with another body renamed")
+                else:
+                    found.add("colliding file-scope name renamed")
+        if any(count > 1 and name not in renamed for name, count in helpers_seen.items()):
+            found.add("same-named helper shared")
+        return frozenset(found)
 
     def describe(self) -> str:
         return "; ".join(f"{k.kernel.filename}:{k.kernel.name} {k.global_size}/{k.local_size}"
@@ -207,7 +237,7 @@ OUTPUT_NAMES = ("out", "dst", "output", "result")
 SCALAR_NAMES = ("n", "count", "size", "width", "factor", "shift")
 LOCAL_NAMES = ("acc", "x", "tmp", "v", "i", "n", "src", "count", "twist", "TABLE", "sum")
 TABLE_NAMES = ("TABLE", "LUT", "COEFFS")
-TYPE_NAMES = ("pair_t", "cell_t", "vec_t")
+TYPE_NAMES = ("pair_t", "cell_t")
 MACRO_NAMES = ("SCALE", "SHIFT", "ROUNDS", "BIAS_TERM")
 
 
@@ -412,7 +442,7 @@ class _KernelWriter:
             self.float_table = (name, 4)
             self.features.add("__constant data")
         if c.chance(40):
-            name = self.names.take(TYPE_NAMES[:2], "rec_t")
+            name = self.names.take(TYPE_NAMES, "rec_t")
             fields = [("a", "uint"), ("b", "float")] if c.chance(50) else \
                 [("b", "float"), ("a", "uint"), ("c", "uint")]
             members = " ".join(f"{t} {f};" for f, t in fields)
@@ -565,7 +595,8 @@ class _KernelWriter:
         self.float_vars.append(facc)
         self.facc = facc
         sections = [self._builtin_probes, self._loop, self._vectors, self._struct_section,
-                    self._maybe_section, self._helper_calls, self._block_scope]
+                    self._maybe_section, self._helper_calls, self._block_scope,
+                    self._private_array, self._switch]
         chosen = [s for s in sections if c.chance(55)]
         order = sorted(range(len(chosen)), key=lambda _: c.integer(0, 1000))
         for position, index in enumerate(order):
@@ -715,6 +746,44 @@ class _KernelWriter:
             self.line(f"{self.facc} = {_clamped(f'{self.facc} + copy_{name}.b')};")
         self.features.add("struct")
 
+    def _private_array(self) -> None:
+        c = self.c
+        name = self.local(("arr", "vals", "window"), "arr_")
+        size = c.choice((3, 4, 8))
+        values = ", ".join(self.expr.uint(1) for _ in range(size))
+        self.line(f"uint {name}[{size}] = {{{values}}};")
+        counter = self.local(("i", "j", "e"), "e_")
+        hint = c.choice(("", "#pragma unroll", "#pragma unroll 2") +
+                        (("__attribute__((opencl_unroll_hint(2)))",) if self.plan.cl2 else ()))
+        if hint:
+            self.body.append(hint if hint.startswith("#") else "    " * self.indent + hint)
+            self.features.add("unroll hint")
+        self.line(f"for (int {counter} = 1; {counter} < {size}; {counter}++)")
+        self.line(f"    {name}[{counter}] += {name}[{counter} - 1] ^ (uint){counter};")
+        self.line(f"{self.acc} += {name}[{self.acc} % {size}u] + {name}[{size - 1}];")
+        self.features.add("private array")
+
+    def _switch(self) -> None:
+        # On the work-item's index, not on a value of small known range (`acc % 4u`): Oclgrind
+        # 21.10 mis-executes optimised multi-way branches on such a value (docs/LIMITS.md).
+        c = self.c
+        self.line("switch (lin) {")
+        for case in sorted({c.integer(0, 9) for _ in range(c.integer(1, 3))}):
+            self.line(f"case {case}u:")
+            self.line(f"    {self.acc} = {self.expr.uint(1)};")
+            if c.chance(70):
+                self.line("    break;")  # otherwise: falls through
+        self.line("default:")
+        self.line(f"    {self.acc} ^= {c.integer(0, 255)}u;")
+        self.line("}")
+        if c.chance(40):
+            u = self.local(("mask", "sel"), "sel_")
+            self.line(f"const uint4 {u} = select((uint4)(1u, 2u, 3u, 4u), (uint4)({self.acc}), "
+                      f"(uint4)({self.acc} & 1u, lin & 1u, 0u, 1u) == (uint4)(1u));")
+            self.line(f"{self.acc} += {u}.x + {u}.w;")
+            self.features.add("select")
+        self.features.add("switch")
+
     def _maybe_section(self) -> None:
         if not self.maybe:
             return
@@ -789,10 +858,35 @@ class _KernelWriter:
             tile = self.names.take(("tile", "partial", "shared_acc"), "tile_")
             self.line(f"__local uint {tile}[{group_macro}];")
             self.features.add("__local array in body")
-        self.line(f"{tile}[l] = {self.acc};")
-        self.line("barrier(CLK_LOCAL_MEM_FENCE);")
-        self.line(f"{self.acc} += {tile}[(l + {c.integer(1, items)}u) % {group_items}] * 3u;")
-        self.line("barrier(CLK_LOCAL_MEM_FENCE);")
+        shift = c.integer(1, items)
+        if c.chance(35):
+            # the exchange in a helper: a barrier inside a function, on a __local pointer
+            self.file_scope.append(
+                "uint exchange(__local uint *tile, uint l, uint value, uint n, uint shift)\n{\n"
+                "    tile[l] = value;\n    barrier(CLK_LOCAL_MEM_FENCE);\n"
+                "    const uint other = tile[(l + shift) % n];\n"
+                "    barrier(CLK_LOCAL_MEM_FENCE);\n    return other;\n}")
+            self.names.taken.add("exchange")
+            exchange = f"exchange({tile}, l, {self.acc}, {group_items}, {shift}u)"
+            self.features.add("barrier in a helper")
+        else:
+            exchange = None
+        rounds = c.choice((1, 1, 2, 3))
+        if rounds > 1:
+            counter = self.local(("round", "r"), "round_")
+            self.line(f"for (uint {counter} = 0u; {counter} < {rounds}u; {counter}++) {{")
+            self.indent += 1
+            self.features.add("barrier in a loop")
+        if exchange:
+            self.line(f"{self.acc} += {exchange} * 3u;")
+        else:
+            self.line(f"{tile}[l] = {self.acc};")
+            self.line("barrier(CLK_LOCAL_MEM_FENCE);")
+            self.line(f"{self.acc} += {tile}[(l + {shift}u) % {group_items}] * 3u;")
+            self.line("barrier(CLK_LOCAL_MEM_FENCE);")
+        if rounds > 1:
+            self.indent -= 1
+            self.line("}")
         if c.chance(60):
             # a tree reduction of floats: fixed order, so deterministic
             # OpenCL C wants __local variables at the kernel's outermost scope (anywhere in it)
@@ -926,16 +1020,17 @@ def generate_kernel(c: Chooser, *, file_index: int = 0, real: bool | None = None
                         real, flags, frozenset(writer.features))
 
 
-def generate_group(c: Chooser | int, *, size: int | None = None,
-                   layout: str | None = None) -> KernelGroup:
+def generate_group(c: Chooser | int, *, size: int | None = None, layout: str | None = None,
+                   cl2: bool | None = None) -> KernelGroup:
     """2-4 kernels that can share one fused launch: barrier kernels agree on their number of
     work-items per group ("groups" layout) or on their exact local size ("wave"), and all on
-    their program-wide flags. An int is a seed."""
+    their program-wide flags. An int is a seed. cl2=False: OpenCL 1.2 kernels only (NVIDIA)."""
     if isinstance(c, int):
         c = RandomChooser(c)
     size = size or c.integer(2, 4)
     layout = layout or c.choice(("groups", "groups", "wave"))
-    cl2 = c.chance(30)
+    drawn = c.chance(30)
+    cl2 = drawn if cl2 is None else cl2
     group_items = c.choice(GROUP_ITEMS)
     real_local = None
     if layout == "wave":

@@ -16,7 +16,8 @@ races, barrier divergence).
 
 `check_fusion(kernels, make, oclgrind=True)` does it all on the embedded devices: PoCL, and
 optionally Oclgrind (which must then report nothing, for the separate launches and for the fused
-one), returning what was fused where. Hypothesis strategies: `launch_shapes()`,
+one), returning what was fused where. `input_buffer()` / `output_buffer()` make buffers (outputs
+filled with a pattern, never left uninitialised). Hypothesis strategies: `launch_shapes()`,
 `padded_launch_shapes()` (MNN style: real size, global size padded to the local size),
 `input_arrays()` (buffer contents). docs/TESTING.md shows them in use.
 """
@@ -68,6 +69,21 @@ _IMAGE_DTYPES = {
 }
 _CHANNELS = {cl.channel_order.R: 1, cl.channel_order.RG: 2, cl.channel_order.RGBA: 4,
              cl.channel_order.BGRA: 4, cl.channel_order.A: 1, cl.channel_order.RA: 2}
+
+
+def input_buffer(context: cl.Context, array: np.ndarray) -> cl.Buffer:
+    """A read-only buffer holding a copy of array."""
+    return cl.Buffer(context, cl.mem_flags.READ_ONLY | cl.mem_flags.COPY_HOST_PTR,
+                     hostbuf=np.ascontiguousarray(array))
+
+
+def output_buffer(context: cl.Context, count: int, dtype=np.float32) -> cl.Buffer:
+    """A buffer of count elements filled with a byte pattern (0xA5), not left uninitialised: an
+    element the kernel does not write then reads the same in both runs, and an element it must
+    not write but does is noticed."""
+    nbytes = count * np.dtype(dtype).itemsize
+    return cl.Buffer(context, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR,
+                     hostbuf=np.full(max(nbytes, 1), 0xA5, np.uint8))
 
 
 def read(queue: cl.CommandQueue, output: Output) -> np.ndarray:
@@ -182,17 +198,23 @@ def check_fusion(kernels: Sequence[KernelSource], factory: Factory, *, layout: s
     runs on its own there (see CheckResult.alone), as it would at run time."""
     results = []
     if pocl:
-        results.append(_check_on(shared_pocl_context(), None, kernels, factory, layout))
+        context = shared_pocl_context()
+        results.append(check_on_device(context, kernels, factory,
+                                       fuser=_shared_fuser(context, layout)))
     if oclgrind:
         context, log = shared_oclgrind_context()
-        results.append(_check_on(context, log, kernels, factory, layout))
+        results.append(check_on_device(context, kernels, factory,
+                                       fuser=_shared_fuser(context, layout), log=log))
     return results
 
 
-def _check_on(context, log, kernels, factory, layout) -> CheckResult:
+def check_on_device(context: cl.Context, kernels: Sequence[KernelSource], factory: Factory, *,
+                    fuser: Fuser | None = None, log: "OclgrindLog | None" = None) -> CheckResult:
+    """check_fusion on one context, with a fuser of your own if you like (its layout, wave
+    size, quirks); `log`: the OclgrindLog of an Oclgrind context, which must stay empty."""
     import warnings
     from .runtime import FusionWarning
-    fuser = _shared_fuser(context, layout)
+    fuser = fuser or _shared_fuser(context, None)
     queue = cl.CommandQueue(context)
     if log is not None:
         log.new_reports()  # what earlier runs left
