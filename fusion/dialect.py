@@ -46,6 +46,9 @@ UNSUPPORTED_BUILTINS = {
     "sub_group_barrier", "enqueue_kernel", "get_kernel_work_group_size",
     "get_kernel_preferred_work_group_size_multiple", "ndrange_1D", "ndrange_2D", "ndrange_3D",
 }
+# Vendors' sub-group extensions carry a prefix (intel_sub_group_block_read4,
+# qcom_sub_group_shuffle, ...): any function whose name contains "sub_group" is refused.
+UNSUPPORTED_PARTS = ("sub_group",)
 UNSUPPORTED_PREFIXES = ("sub_group_", "work_group_reduce", "work_group_scan",
                         "work_group_broadcast", "work_group_all", "work_group_any")
 

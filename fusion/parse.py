@@ -253,7 +253,8 @@ def parse_kernel(kernel: KernelSource) -> ParsedKernel:
     builtins, group_functions = set(), set()
     dimensions: int | None = 1
     for body in bodies:
-        for name, call in calls(body):
+        # function bodies only: attributes (`intel_reqd_sub_group_size(16)`) are no calls
+        for name, call in calls(body.body):
             if name in dialect.WORK_ITEM_BUILTINS:
                 builtins.add(name)
                 if dialect.WORK_ITEM_BUILTINS[name].per_dim and dimensions is not None:
@@ -261,7 +262,10 @@ def parse_kernel(kernel: KernelSource) -> ParsedKernel:
                     dimensions = None if index is None else max(dimensions, min(index, 2) + 1)
             elif name in dialect.WORK_GROUP_FUNCTIONS:
                 group_functions.add(name)
-            elif name in dialect.UNSUPPORTED_BUILTINS or name.startswith(dialect.UNSUPPORTED_PREFIXES):
+            elif name not in functions and (
+                    name in dialect.UNSUPPORTED_BUILTINS or
+                    name.startswith(dialect.UNSUPPORTED_PREFIXES) or
+                    any(part in name for part in dialect.UNSUPPORTED_PARTS)):
                 raise _unsupported(kernel, call, f"'{name}' is not supported in a fused kernel "
                                                  "(it depends on the hardware work-group or device)")
     for node in [*items, definition]:

@@ -8,7 +8,7 @@ import pyopencl as cl
 
 from fusion import KernelSource, generate
 from fusion.parse import parse_kernel
-from fusion.testing import Output, assert_equivalent
+from fusion.testing import Output, assert_equivalent, output_buffer
 
 MF = cl.mem_flags
 
@@ -67,9 +67,54 @@ def test_same_named_parameter_and_kernel_fused_match_separate_launches(pocl, fus
         weights = rng.standard_normal(4).astype(np.float32)
         buffers = [cl.Buffer(context, MF.READ_ONLY | MF.COPY_HOST_PTR, hostbuf=a)
                    for a in (data, weights)]
-        outs = [cl.Buffer(context, MF.READ_WRITE, n * 4) for _ in range(2)]
+        outs = [output_buffer(context, n) for _ in range(2)]
         launches = [((n,), None, [buffers[0], buffers[1], outs[0]]),
                     ((n,), None, [buffers[0], outs[1]])]
         return launches, [Output(0, "out", outs[0]), Output(1, "out", outs[1])]
 
     assert_equivalent(pocl, [gain, offset], factory, fuser=fusers["groups"])
+
+
+def test_vendor_sub_group_functions_are_refused():
+    """MNN's Intel kernels read with intel_sub_group_block_read4: a sub-group operation, which
+    depends on how the hardware groups work-items. It used to pass as an ordinary function
+    (only `sub_group_*` and `get_sub_group_*` were known); fusing it would remap work-items
+    under it. Now refused, with its location."""
+    import pytest
+    from fusion import UnsupportedError
+    source = ("__kernel void blocks(__global const uint *in, __global uint *out)\n{\n"
+              "    const uint v = intel_sub_group_block_read(in);\n"
+              "    out[get_global_id(0)] = v;\n}\n")
+    with pytest.raises(UnsupportedError) as caught:
+        parse_kernel(KernelSource(source, "blocks", filename="blocks.cl"))
+    text = str(caught.value)
+    assert text.startswith("blocks.cl:3:20: 'intel_sub_group_block_read' is not supported")
+
+
+def test_own_helper_named_like_a_sub_group_function_is_fine():
+    source = ("uint my_sub_group_sum(uint a, uint b) { return a + b; }\n"
+              "__kernel void k(__global uint *out) { out[0] = my_sub_group_sum(1u, 2u); }\n")
+    assert parse_kernel(KernelSource(source, "k", filename="own.cl")).name == "k"
+
+
+def test_a_sub_group_size_attribute_alone_is_no_sub_group_use(pocl, fusers):
+    """MNN's layout-conversion kernels carry __attribute__((intel_reqd_sub_group_size(16)))
+    without calling any sub-group function: a hint for Intel's compiler, which PoCL ignores.
+    The attribute is not a call; such a kernel fuses (and the attribute is dropped)."""
+    source = ("__kernel __attribute__((intel_reqd_sub_group_size(16)))\n"
+              "void widen(__global const float *in, __global float *out)\n{\n"
+              "    out[get_global_id(0)] = in[get_global_id(0)] * 2.0f;\n}\n")
+    widen = KernelSource(source, "widen", filename="widen.cl")
+    parsed = parse_kernel(widen)
+    assert parsed.work_item_builtins == {"get_global_id"}
+    program = generate([widen, widen], wave_size=8)
+    assert "intel_reqd_sub_group_size" not in program.source
+
+    def factory(context, queue):
+        data = np.arange(32, dtype=np.float32)
+        source_buffer = cl.Buffer(context, MF.READ_ONLY | MF.COPY_HOST_PTR, hostbuf=data)
+        outs = [output_buffer(context, 32) for _ in range(2)]
+        return ([((32,), None, [source_buffer, outs[0]]), ((16,), None, [source_buffer, outs[1]])],
+                [Output(0, "out", outs[0]), Output(1, "out", outs[1])])
+
+    assert_equivalent(pocl, [widen, widen], factory, fuser=fusers["groups"])

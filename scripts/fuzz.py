@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""The long run of the random kernel generator (fusion.kernelgen) against the compiler.
+
+Each group of 2-4 random kernels is run separately and fused on PoCL and under Oclgrind
+(fusion.testing.check_fusion): every output must be bit-identical, Oclgrind must report nothing,
+and no kernel may fall back to running alone. PoCL 3.0-rc2 miscompiles some kernels with
+barriers even alone (docs/LIMITS.md), so on PoCL a group is compared without its barrier
+kernels; Oclgrind checks every group whole.
+
+    python scripts/fuzz.py --groups 2000 --seed 1 --jobs 2
+
+writes scripts/results/fuzz.json and docs/FUZZING.md. Group i of seed S is reproducible alone:
+
+    python scripts/fuzz.py --seed S --start i --groups 1 --show
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import concurrent.futures
+import json
+import multiprocessing
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def group_seed(seed: int, index: int) -> int:
+    return seed * 1_000_003 + index
+
+
+_platform_fusers: dict = {}
+
+
+def _platform_fuser(platform_name: str, layout: str):
+    """A context on another OpenCL platform (NVIDIA, say) and a fuser for it, per process."""
+    import fusion
+    import pyopencl as cl
+    from fusion.testing import find_platform
+    if platform_name not in _platform_fusers:
+        platform = find_platform(platform_name)
+        if platform is None:
+            raise SystemExit(f"no OpenCL platform matching '{platform_name}'")
+        _platform_fusers[platform_name] = cl.Context(platform.get_devices()[:1])
+    context = _platform_fusers[platform_name]
+    key = (platform_name, layout)
+    if key not in _platform_fusers:
+        _platform_fusers[key] = fusion.Fuser(context, layout=layout)
+    return context, _platform_fusers[key]
+
+
+def run_group(seed: int, index: int, oclgrind: bool, platform: str | None = None) -> dict:
+    """Check one group; a dict that says what happened (never raises). With platform (part of
+    an OpenCL platform's name, e.g. NVIDIA): the whole group on that platform instead, OpenCL
+    1.2 kernels only."""
+    import warnings
+    from fusion.kernelgen import generate_group
+    from fusion.testing import EquivalenceError, OclgrindError, check_fusion, check_on_device
+
+    started = time.perf_counter()
+    number = group_seed(seed, index)
+    record = dict(index=index, seed=number, outcome="pass")
+    try:
+        group = generate_group(number, cl2=False if platform else None)
+    except Exception:  # noqa: BLE001 - a generator bug is a result too
+        record.update(outcome="generator error", detail=traceback.format_exc(limit=3))
+        return record
+    record.update(kernels=len(group.kernels), layout=group.layout,
+                  barrier_kernels=group.barrier_kernels, describe=group.describe(),
+                  features=sorted(set().union(*(k.features for k in group.kernels),
+                                              group.collisions())))
+    # PoCL 3.0-rc2 miscompiles some barrier kernels even alone (results change from run to
+    # run), so PoCL compares the group without them; Oclgrind checks the whole group.
+    on_pocl = group.without_barrier_kernels()
+    record["pocl_kernels"] = len(on_pocl.kernels) if not platform else 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results = []
+            if platform:
+                context, fuser = _platform_fuser(platform, group.layout)
+                results.append(check_on_device(context, group.sources, group.factory(number),
+                                               fuser=fuser))
+            elif len(on_pocl.kernels) >= 2:
+                results += check_fusion(on_pocl.sources, on_pocl.factory(number),
+                                        layout=group.layout)
+            if oclgrind and not platform:
+                results += check_fusion(group.sources, group.factory(number), layout=group.layout,
+                                        pocl=False, oclgrind=True)
+        record["launches"] = {r.device.split(" (")[0].replace("Portable Computing Language", "PoCL"):
+                              r.launches for r in results}
+        unexpected = [reason for result in results for reason in result.alone]
+        if unexpected:
+            record.update(outcome="unexpected fallback", detail="\n".join(unexpected)[:3000])
+    except EquivalenceError as error:
+        record.update(outcome="mismatch", detail=str(error)[:3000])
+    except OclgrindError as error:
+        record.update(outcome="oclgrind report", detail=str(error)[:3000])
+    except Exception as error:  # noqa: BLE001
+        record.update(outcome="error", detail=f"{type(error).__name__}: {error}"[:3000])
+    record["seconds"] = round(time.perf_counter() - started, 3)
+    return record
+
+
+def _versions() -> dict:
+    import pyopencl as cl
+    versions = {"python": platform.python_version()}
+    for p in cl.get_platforms():
+        versions[p.name] = p.version
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "fusion",
+                                "templates"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        versions["commit"] = commit + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return versions
+
+
+def summarise(records: list[dict], args, seconds: float, versions: dict) -> dict:
+    outcomes = collections.Counter(r["outcome"] for r in records)
+    features = collections.Counter(f for r in records for f in r.get("features", ()))
+    fully_fused = collections.Counter()
+    for r in records:
+        for device, launches in r.get("launches", {}).items():
+            fully_fused[device] += launches == 1
+    return dict(
+        command=command_line(args),
+        groups=len(records),
+        kernels=sum(r.get("kernels", 0) for r in records),
+        outcomes=dict(outcomes),
+        mismatches=outcomes["mismatch"],
+        oclgrind_reports=outcomes["oclgrind report"],
+        failures=[r for r in records if r["outcome"] != "pass"],
+        layouts=dict(collections.Counter(r.get("layout") for r in records)),
+        group_sizes=dict(sorted(collections.Counter(r.get("kernels") for r in records).items())),
+        barrier_kernels=dict(sorted(collections.Counter(r.get("barrier_kernels")
+                                                        for r in records).items())),
+        fully_fused=dict(fully_fused),
+        pocl_groups=sum(r.get("pocl_kernels", 0) >= 2 for r in records),
+        pocl_kernels=sum(r.get("pocl_kernels", 0) for r in records if r.get("pocl_kernels", 0) >= 2),
+        features=dict(sorted(features.items())),
+        seconds=round(seconds, 1),
+        versions=versions,
+    )
+
+
+def command_line(args) -> str:
+    parts = ["python scripts/fuzz.py", f"--groups {args.groups}", f"--seed {args.seed}"]
+    if args.start:
+        parts.append(f"--start {args.start}")
+    if args.no_oclgrind:
+        parts.append("--no-oclgrind")
+    if args.platform:
+        parts.append(f"--platform {args.platform}")
+    return " ".join(parts)
+
+
+def _table(summary: dict) -> list[str]:
+    passed = summary["outcomes"].get("pass", 0)
+    other = len(summary["failures"]) - summary["mismatches"] - summary["oclgrind_reports"]
+    rows = [
+        f"| groups tried | {summary['groups']} ({summary['kernels']} kernels) |",
+        f"| passed | {passed} |",
+        f"| output mismatches | {summary['mismatches']} |",
+        f"| Oclgrind reports | {summary['oclgrind_reports']} |",
+        f"| other failures | {other} |",
+        "| group sizes | " + ", ".join(f"{k} kernels: {v}" for k, v in summary["group_sizes"].items()) + " |",
+        "| barrier kernels per group | " + ", ".join(f"{k}: {v}" for k, v in summary["barrier_kernels"].items()) + " |",
+        "| layouts | " + ", ".join(f"{k}: {v}" for k, v in summary["layouts"].items()) + " |",
+        "| groups fused whole (one launch) | " + ", ".join(f"{k}: {v}" for k, v in summary["fully_fused"].items()) + " |",
+    ]
+    if summary.get("pocl_groups"):
+        rows.append(f"| checked on PoCL | {summary['pocl_groups']} groups, without their barrier "
+                    f"kernels ({summary['pocl_kernels']} kernels) |")
+    return ["| | |", "|---|---|", *rows]
+
+
+def _header(summary: dict) -> list[str]:
+    return [f"Command: `{summary['command']}`  ",
+            f"Run time: {summary['seconds'] / 60:.0f} min  ",
+            "Versions: " + ", ".join(f"{k} {v}" for k, v in summary["versions"].items()), ""]
+
+
+def write_doc(path: str, results: str = os.path.join(ROOT, "scripts", "results")) -> None:
+    """docs/FUZZING.md from the result files: fuzz.json (the PoCL + Oclgrind run) and every
+    fuzz_*.json (runs on other platforms, e.g. fuzz_nvidia.json)."""
+    def load(name):
+        with open(os.path.join(results, name), encoding="utf-8") as f:
+            return json.load(f)
+    main_run = load("fuzz.json") if os.path.exists(os.path.join(results, "fuzz.json")) else None
+    others = [load(n) for n in sorted(os.listdir(results)) if n.startswith("fuzz_") and
+              n.endswith(".json")] if os.path.isdir(results) else []
+    lines = [
+        "# Random kernel fuzzing",
+        "",
+        "Generated by `scripts/fuzz.py` from `scripts/results/fuzz*.json`; do not edit by hand.",
+        "The generator (`fusion/kernelgen.py`, in the spirit of CLsmith) writes groups of 2-4",
+        "random OpenCL kernels that fusion must keep intact: 1-D/2-D/3-D NDRanges, every work-item",
+        "builtin, barriers with `__local` arrays and `__local` pointer arguments, helpers (also",
+        "same-named ones with other bodies), colliding parameter and local names, early returns,",
+        "loops, vectors, structs, typedefs, `__constant` data, `-D` macros. Each group runs",
+        "separately and fused (`fusion.testing.check_fusion`); it passes when every output is",
+        "bit-identical, Oclgrind reports nothing (out-of-bounds access, data race, barrier",
+        "divergence) for the separate and the fused launches, and no kernel falls back to running",
+        "alone.",
+        "",
+        "PoCL 3.0-rc2 miscompiles some kernels with barriers even when they run alone (their",
+        "results change from run to run; docs/LIMITS.md), so on PoCL each group is compared",
+        "without its barrier kernels (when two or more remain); Oclgrind and NVIDIA's OpenCL check",
+        "every group whole, barrier kernels fused with the others.",
+        "",
+    ]
+    if main_run:
+        lines += ["## The long run: Oclgrind and PoCL", "", *_header(main_run), *_table(main_run), ""]
+    for run in others:
+        device = next(iter(run["fully_fused"]), "another platform")
+        lines += [f"## On {device}", "",
+                  "Whole groups (barrier kernels too), OpenCL 1.2 kernels only; run on the lent GPU "
+                  "machine (`.whl/device-setup.sh`, see ../shared/device/README.md).", "",
+                  *_header(run), *_table(run), ""]
+    failures = [(run, f) for run in ([main_run] if main_run else []) + others
+                for f in run["failures"]]
+    if failures:
+        lines += ["## Failures", ""]
+        for run, failure in failures[:50]:
+            detail = failure.get("detail", "").splitlines()
+            lines.append(f"* `{run['command']}`, group {failure['index']}: {failure['outcome']}: "
+                         + (detail[0] if detail else ""))
+        lines.append("")
+    if main_run:
+        lines += ["## What the groups exercised", "",
+                  "Groups with each feature, in the long run (a group counts once per feature):", "",
+                  "| feature | groups |", "|---|---|"]
+        lines += [f"| {name} | {count} |" for name, count in main_run["features"].items()]
+        lines.append("")
+    lines += ["## Reproducing", "",
+              "Runs are deterministic: group *i* of seed *S* is `fusion.kernelgen.generate_group("
+              "S * 1000003 + i)`. One group, with its kernels printed:", "",
+              "    python scripts/fuzz.py --seed 1 --start 17 --groups 1 --show --no-write", "",
+              "The CI-sized run is `tests/test_random_kernels.py` (hypothesis, which shrinks a "
+              "failing group). Regenerate this page from the result files with "
+              "`python scripts/fuzz.py --report`.", ""]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+
+
+def _init_worker():
+    import warnings
+    warnings.simplefilter("ignore")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--groups", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--start", type=int, default=0, help="first group index")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--no-oclgrind", action="store_true", help="PoCL only (faster)")
+    parser.add_argument("--platform", help="check whole groups on this OpenCL platform instead "
+                                           "(part of its name, e.g. NVIDIA; OpenCL 1.2 kernels)")
+    parser.add_argument("--show", action="store_true", help="print each group's kernels")
+    parser.add_argument("--seconds", type=float, help="stop after this long; report what is done")
+    parser.add_argument("--output", default=os.path.join(ROOT, "scripts", "results", "fuzz.json"))
+    parser.add_argument("--doc", default=os.path.join(ROOT, "docs", "FUZZING.md"))
+    parser.add_argument("--no-write", action="store_true", help="print only; write no files")
+    parser.add_argument("--report", action="store_true",
+                        help="only regenerate --doc from scripts/results/fuzz*.json")
+    args = parser.parse_args(argv)
+    if args.report:
+        write_doc(args.doc)
+        return 0
+    indices = range(args.start, args.start + args.groups)
+    if args.show:
+        from fusion.kernelgen import generate_group
+        for index in indices:
+            group = generate_group(group_seed(args.seed, index),
+                                   cl2=False if args.platform else None)
+            print(f"=== group {index}: {group.describe()}")
+            for kernel in group.kernels:
+                print(f"--- {kernel.kernel.filename}: {kernel.kernel.name} "
+                      f"options {' '.join(kernel.kernel.options) or '(none)'}")
+                print(kernel.kernel.source)
+    from tqdm import tqdm
+    versions = _versions()  # of the code this run starts with
+    started = time.perf_counter()
+    records = []
+    spawn = multiprocessing.get_context("spawn")
+    # --seconds: stop on time and report the groups done (for a machine lent for minutes)
+    deadline = started + args.seconds if args.seconds else None
+    pool = concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=spawn,
+                                                  initializer=_init_worker)
+    futures = [pool.submit(run_group, args.seed, i, not args.no_oclgrind, args.platform)
+               for i in indices]
+    bad = 0
+    with tqdm(total=len(futures), unit="group", dynamic_ncols=True) as progress:
+        try:
+            for future in concurrent.futures.as_completed(
+                    futures, timeout=None if deadline is None else deadline - time.perf_counter()):
+                record = future.result()
+                records.append(record)
+                if record["outcome"] != "pass":
+                    bad += 1
+                    tqdm.write(f"group {record['index']}: {record['outcome']}: "
+                               f"{record.get('detail', '').strip()[:600]}")
+                progress.set_postfix(failures=bad)
+                progress.update()
+        except concurrent.futures.TimeoutError:
+            tqdm.write(f"--seconds {args.seconds} reached: {len(records)} groups done")
+    pool.shutdown(wait=False, cancel_futures=True)
+    records.sort(key=lambda r: r["index"])
+    args.groups = len(records) if deadline is not None else args.groups
+    summary = summarise(records, args, time.perf_counter() - started, versions)
+    print(f"{summary['groups']} groups ({summary['kernels']} kernels): {summary['outcomes']}; "
+          f"mismatches {summary['mismatches']}, Oclgrind reports {summary['oclgrind_reports']}")
+    if not args.no_write:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with open(args.output, "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=1)  # passing groups are counted, not listed
+            f.write("\n")
+        write_doc(args.doc)
+    return 0 if not summary["failures"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
