@@ -38,9 +38,12 @@ class DeviceQuirks:
 
     max_barrier_kernels: how many sub-kernels with barriers / local memory one fused kernel may
     hold (None: any number). PoCL (3.0-rc2 from pocl-binary-distribution, and 5.0 as Debian
-    ships it) miscompiles a kernel whose if/else branches both hold such code: a hand-written
-    kernel without any fusion code shows it (tests/test_pocl_quirk.py); Oclgrind and NVIDIA's
-    driver run it correctly. On PoCL the others run on their own.
+    ships it) miscompiles a kernel in which a branch holding barrier code sits beside another
+    branch: two barrier branches (tests/test_pocl_quirk.py), and already one barrier branch
+    next to any other sub-kernel, where it evaluates a divergent condition after the barrier
+    once per work-group (tests/test_random_kernels.py) — hand-written kernels without fusion
+    code show both; Oclgrind and NVIDIA's driver run them correctly. On PoCL, sub-kernels with
+    barriers or local memory therefore run on their own.
     """
 
     max_barrier_kernels: int | None = None
@@ -49,8 +52,9 @@ class DeviceQuirks:
     @classmethod
     def of(cls, device: cl.Device) -> "DeviceQuirks":
         if "PoCL" in device.platform.version:
-            return cls(1, "PoCL miscompiles a kernel holding two sub-kernels with barriers "
-                          "(docs/LIMITS.md), so only one such sub-kernel is fused per launch there")
+            return cls(0, "PoCL miscompiles a kernel holding a sub-kernel with barriers beside "
+                          "other sub-kernels (docs/LIMITS.md), so such sub-kernels run on their "
+                          "own there")
         return cls()
 
 

@@ -31,6 +31,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
+LIMITATION = "Oclgrind cannot run it"
+
+
 def group_seed(seed: int, index: int) -> int:
     return seed * 1_000_003 + index
 
@@ -53,6 +56,26 @@ def _platform_fuser(platform_name: str, layout: str):
     if key not in _platform_fusers:
         _platform_fusers[key] = fusion.Fuser(context, layout=layout)
     return context, _platform_fusers[key]
+
+
+def _oclgrind_limitation(error: BaseException, group) -> str | None:
+    """Oclgrind 21.10 cannot execute some LLVM intrinsics its own optimiser emits (it prints
+    "Undefined external function: llvm.bitreverse.i32" and creates no kernel): a kernel PoCL
+    builds and creates fine then fails under Oclgrind alone, before any fusion. Not a verdict
+    on fusion; the group is reported as such (PoCL's verdict kept)."""
+    import pyopencl as cl
+    from fusion.testing import shared_pocl_context
+    if not (isinstance(error, cl.LogicError) and "INVALID_KERNEL_NAME" in str(error)):
+        return None
+    context = shared_pocl_context()
+    for kernel in group.sources:
+        try:
+            cl.Kernel(cl.Program(context, kernel.source).build(options=list(kernel.options)),
+                      kernel.name)
+        except cl.Error:
+            return None
+    return ("Oclgrind could not create a kernel that PoCL builds and creates (an LLVM "
+            "intrinsic Oclgrind cannot execute; it prints 'Undefined external function')")
 
 
 def run_group(seed: int, index: int, oclgrind: bool, platform: str | None = None) -> dict:
@@ -91,12 +114,18 @@ def run_group(seed: int, index: int, oclgrind: bool, platform: str | None = None
                 results += check_fusion(on_pocl.sources, on_pocl.factory(number),
                                         layout=group.layout)
             if oclgrind and not platform:
-                results += check_fusion(group.sources, group.factory(number), layout=group.layout,
-                                        pocl=False, oclgrind=True)
+                try:
+                    results += check_fusion(group.sources, group.factory(number),
+                                            layout=group.layout, pocl=False, oclgrind=True)
+                except Exception as error:  # noqa: BLE001
+                    limitation = _oclgrind_limitation(error, group)
+                    if not limitation:
+                        raise
+                    record.update(outcome="Oclgrind cannot run it", detail=limitation)
         record["launches"] = {r.device.split(" (")[0].replace("Portable Computing Language", "PoCL"):
                               r.launches for r in results}
         unexpected = [reason for result in results for reason in result.alone]
-        if unexpected:
+        if unexpected and record["outcome"] == "pass":
             record.update(outcome="unexpected fallback", detail="\n".join(unexpected)[:3000])
     except EquivalenceError as error:
         record.update(outcome="mismatch", detail=str(error)[:3000])
@@ -139,7 +168,8 @@ def summarise(records: list[dict], args, seconds: float, versions: dict) -> dict
         outcomes=dict(outcomes),
         mismatches=outcomes["mismatch"],
         oclgrind_reports=outcomes["oclgrind report"],
-        failures=[r for r in records if r["outcome"] != "pass"],
+        failures=[r for r in records if r["outcome"] not in ("pass", LIMITATION)],
+        oclgrind_limitations=[r for r in records if r["outcome"] == LIMITATION],
         layouts=dict(collections.Counter(r.get("layout") for r in records)),
         group_sizes=dict(sorted(collections.Counter(r.get("kernels") for r in records).items())),
         barrier_kernels=dict(sorted(collections.Counter(r.get("barrier_kernels")
@@ -173,6 +203,8 @@ def _table(summary: dict) -> list[str]:
         f"| output mismatches | {summary['mismatches']} |",
         f"| Oclgrind reports | {summary['oclgrind_reports']} |",
         f"| other failures | {other} |",
+        f"| Oclgrind could not run the kernels (its limitation; PoCL's verdict kept) | "
+        f"{len(summary.get('oclgrind_limitations', []))} |",
         "| group sizes | " + ", ".join(f"{k} kernels: {v}" for k, v in summary["group_sizes"].items()) + " |",
         "| barrier kernels per group | " + ", ".join(f"{k}: {v}" for k, v in summary["barrier_kernels"].items()) + " |",
         "| layouts | " + ", ".join(f"{k}: {v}" for k, v in summary["layouts"].items()) + " |",
@@ -218,19 +250,37 @@ def write_doc(path: str, results: str = os.path.join(ROOT, "scripts", "results")
         "without its barrier kernels (when two or more remain); Oclgrind and NVIDIA's OpenCL check",
         "every group whole, barrier kernels fused with the others.",
         "",
+        "What the generator found (each now a regression test in `tests/test_random_kernels.py`):",
+        "",
+        "* a compiler bug: under `-cl-std=CL2.0` the fused kernel's pointer to its work-item",
+        "  record was a generic-address-space pointer, which Oclgrind cannot execute; the record's",
+        "  pointers are `__private` now;",
+        "* a PoCL 3.0-rc2 defect: one sub-kernel with barriers next to any other sub-kernel is",
+        "  miscompiled (the runtime still fuses one there: docs/LIMITS.md), and some barrier",
+        "  kernels are miscompiled even alone;",
+        "* Oclgrind 21.10 defects: optimised multi-way branches on a value of small range, generic",
+        "  pointers (`wait_group_events` under OpenCL 2.0), some LLVM intrinsics; and PoCL's missing",
+        "  `vload4`/`vstore4` under OpenCL 2.0. The generator steps around these (docs/LIMITS.md).",
+        "",
     ]
     if main_run:
         lines += ["## The long run: Oclgrind and PoCL", "", *_header(main_run), *_table(main_run), ""]
     for run in others:
-        device = next(iter(run["fully_fused"]), "another platform")
-        lines += [f"## On {device}", "",
-                  "Whole groups (barrier kernels too), OpenCL 1.2 kernels only; run on the lent GPU "
-                  "machine (`.whl/device-setup.sh`, see ../shared/device/README.md).", "",
-                  *_header(run), *_table(run), ""]
+        if "--platform" in run["command"]:
+            device = next(iter(run["fully_fused"]), "another platform")
+            lines += [f"## On {device}", "",
+                      "Whole groups (barrier kernels too), OpenCL 1.2 kernels only; run on the lent "
+                      "GPU machine (`.whl/device-setup.sh`, see ../shared/device/README.md).", ""]
+        else:
+            lines += ["## An earlier long run: Oclgrind and PoCL", "",
+                      "The same checks on other groups (another seed), before the last changes "
+                      "to the parser (refusing vendor sub-group functions; no generated kernel "
+                      "uses one).", ""]
+        lines += [*_header(run), *_table(run), ""]
     failures = [(run, f) for run in ([main_run] if main_run else []) + others
-                for f in run["failures"]]
+                for f in run["failures"] + run.get("oclgrind_limitations", [])]
     if failures:
-        lines += ["## Failures", ""]
+        lines += ["## Failures and groups Oclgrind could not run", ""]
         for run, failure in failures[:50]:
             detail = failure.get("detail", "").splitlines()
             lines.append(f"* `{run['command']}`, group {failure['index']}: {failure['outcome']}: "
@@ -309,7 +359,7 @@ def main(argv=None) -> int:
                 record = future.result()
                 records.append(record)
                 if record["outcome"] != "pass":
-                    bad += 1
+                    bad += record["outcome"] != LIMITATION
                     tqdm.write(f"group {record['index']}: {record['outcome']}: "
                                f"{record.get('detail', '').strip()[:600]}")
                 progress.set_postfix(failures=bad)
@@ -328,7 +378,7 @@ def main(argv=None) -> int:
             json.dump(summary, f, indent=1)  # passing groups are counted, not listed
             f.write("\n")
         write_doc(args.doc)
-    return 0 if not summary["failures"] else 1
+    return 0 if not summary["failures"] else 1  # Oclgrind's limitations are no failures
 
 
 if __name__ == "__main__":

@@ -238,8 +238,8 @@ def test_fallback_for_barrier_kernels_is_bit_identical(pocl, lenient):
 
 @pytest.mark.parametrize("layout", ["groups", "wave"])
 def test_baked_layout_gives_identical_results(pocl, fusers, layout):
-    members = [ZOO["scale"], ZOO["ids"], ZOO["reduce"]]
-    shapes = [((45,), 37), ((12, 6), (4, 2)), (5, 71)]
+    members = [ZOO["scale"], ZOO["ids"], ZOO["cube"]]
+    shapes = [((45,), 37), ((12, 6), (4, 2)), ((4, 6, 2), (2, 2, 1))]
     baked = Fuser(pocl, wave_size=fusers[layout].wave_size, layout=layout, bake_layout=True,
                   strict=True)
     factory = combined_factory(members, shapes, 3)
