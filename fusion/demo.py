@@ -10,13 +10,14 @@ whose ratio spread is the noise floor); quoted is the median of per-round ratios
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import pyopencl as cl
 
 from . import operators
 from .measure import alternating, ratios, summary
-from .runtime import Fuser
+from .runtime import Fuser, FusionWarning
 from .testing import find_platform, first_difference
 
 GROUPS = {
@@ -104,11 +105,16 @@ def run_demo(*, rounds: int = 30, device_name: str = "Portable Computing Languag
     print("-" * len(header))
     rng = np.random.default_rng(0)
     all_equal = True
+    notes = []
     for title, layers in GROUPS.items():
         ops = [operators.make_layer(context, queue, name, rng) for name in layers]
-        equal = check_group(queue, fuser, ops)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FusionWarning)
+            equal = check_group(queue, fuser, ops)
+            m = measure_group(queue, fuser, ops, rounds)
+        notes += [f"{title}: {w.message}" for w in caught
+                  if issubclass(w.category, FusionWarning) and f"{title}: {w.message}" not in notes]
         all_equal &= equal
-        m = measure_group(queue, fuser, ops, rounds)
         alone = " + ".join(f"{t * 1e3:.2f}" for t in m["alone"])
         t = m["throughput"]
         n = m["null"]
@@ -116,6 +122,10 @@ def run_demo(*, rounds: int = 30, device_name: str = "Portable Computing Languag
               f"{t['median']:7.2f}x [{t['min']:.2f}, {t['max']:.2f}] "
               f"{n['median']:5.2f} [{n['min']:.2f}-{n['max']:.2f}] {'yes' if equal else 'NO':>9}")
     print()
+    for note in notes:
+        print(f"note: {note}")
+    if notes:
+        print()
     if not all_equal:
         print("FAILED: a fused output differs from the separate runs")
         return 1
