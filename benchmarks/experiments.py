@@ -21,7 +21,7 @@ def measure_group(bench, group, *, variants: dict, rounds: int, sample_ms: float
     runs = {"sequential": harness.sequential_bound(bench, group)}
     runs.update(variants)
     runs["sequential (null)"] = harness.sequential_bound(bench, group)
-    iterations = harness.choose_iterations(runs["sequential"], sample_ms)
+    iterations = harness.choose_iterations(runs["sequential"], sample_ms / 1e3)
     samples = harness.alternate(runs, rounds=rounds, iterations=iterations)
     ratios = {name: harness.ratio_summary(samples["sequential"], samples[name])
               for name in runs if name != "sequential"}
@@ -114,11 +114,11 @@ def run_model_pair(bench, *, model: str, resolution=None, rounds: int, sample_ms
     fused = [bench.fusers["groups"].fuse([c.kernel(i) for c in copies])
              .bind([c.launch(i) for c in copies]) for i in steps]
     runs = {
-        "sequential": harness._repeat(bench.queue, sequential.enqueue),
-        "fused pairwise": harness._repeat(bench.queue,
+        "sequential": harness.busy(bench.queue, sequential.enqueue),
+        "fused pairwise": harness.busy(bench.queue,
                                           lambda q: [b.enqueue(q) for b in fused]),
     }
-    runs["sequential (null)"] = harness._repeat(bench.queue, sequential.enqueue)
+    runs["sequential (null)"] = harness.busy(bench.queue, sequential.enqueue)
     samples = harness.alternate(runs, rounds=rounds, iterations=1, warmup=2)
     per_step = []
     for i in steps:

@@ -15,12 +15,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import math
 import os
 import platform as host_platform
 import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -28,6 +26,7 @@ import pyopencl as cl
 
 from fusion import operators
 from fusion.runtime import Fuser
+from fusion.measure import alternating as alternate, busy, choose_iterations, summary  # noqa: F401
 from fusion.testing import find_platform
 
 
@@ -104,17 +103,11 @@ def make_group(bench: Bench, label: str, specs: Sequence[dict], seed: int = 0) -
 
 # --- variants: each is `run(iterations)`: enqueue that many iterations, then wait --------------
 
-def _repeat(queue, enqueue) -> Callable[[int], None]:
-    def run(iterations: int) -> None:
-        for _ in range(iterations):
-            enqueue(queue)
-        queue.finish()
-    return run
 
 
 def sequential_bound(bench, group) -> Callable[[int], None]:
     bound = bench.fusers["groups"].sequential(group.kernels).bind(group.launches)
-    return _repeat(bench.queue, bound.enqueue)
+    return busy(bench.queue, bound.enqueue)
 
 
 def _rebinding(bound):
@@ -129,30 +122,30 @@ def _rebinding(bound):
 
 def sequential_rebind(bench, group) -> Callable[[int], None]:
     bound = bench.fusers["groups"].sequential(group.kernels).bind(group.launches)
-    return _repeat(bench.queue, _rebinding(bound))
+    return busy(bench.queue, _rebinding(bound))
 
 
 def sequential_call(bench, group) -> Callable[[int], None]:
     """Through the Python API on every call (checks, conversion, changed arguments set)."""
     launcher = bench.fusers["groups"].sequential(group.kernels)
     launches = group.launches
-    return _repeat(bench.queue, lambda queue: launcher(queue, launches))
+    return busy(bench.queue, lambda queue: launcher(queue, launches))
 
 
 def fused_bound(bench, group, layout="groups") -> Callable[[int], None]:
     bound = bench.fusers[layout].fuse(group.kernels).bind(group.launches)
-    return _repeat(bench.queue, bound.enqueue)
+    return busy(bench.queue, bound.enqueue)
 
 
 def fused_rebind(bench, group, layout="groups") -> Callable[[int], None]:
     bound = bench.fusers[layout].fuse(group.kernels).bind(group.launches)
-    return _repeat(bench.queue, _rebinding(bound))
+    return busy(bench.queue, _rebinding(bound))
 
 
 def fused_call(bench, group, layout="groups") -> Callable[[int], None]:
     launcher = bench.fusers[layout].fuse(group.kernels)
     launches = group.launches
-    return _repeat(bench.queue, lambda queue: launcher(queue, launches))
+    return busy(bench.queue, lambda queue: launcher(queue, launches))
 
 
 def multi_queue(bench, group) -> Callable[[int], None]:
@@ -176,27 +169,8 @@ def fused_launch_count(bench, group, layout="groups") -> int:
 
 # --- timing ------------------------------------------------------------------------------------
 
-def choose_iterations(run: Callable[[int], None], sample_ms: float, limit: int = 400) -> int:
-    run(2)  # warm
-    start = time.perf_counter()
-    run(4)
-    per = max((time.perf_counter() - start) / 4, 1e-7)
-    return int(min(limit, max(1, math.ceil(sample_ms / 1e3 / per))))
 
 
-def alternate(variants: dict[str, Callable[[int], None]], *, rounds: int, iterations: int,
-              warmup: int = 2) -> dict[str, list[float]]:
-    """Seconds per iteration of each variant; one sample per round, variants in turn."""
-    for _ in range(warmup):
-        for run in variants.values():
-            run(iterations)
-    samples = {name: [] for name in variants}
-    for _ in range(rounds):
-        for name, run in variants.items():
-            start = time.perf_counter()
-            run(iterations)
-            samples[name].append((time.perf_counter() - start) / iterations)
-    return samples
 
 
 def ratio_summary(numerator: list[float], denominator: list[float]) -> dict:
@@ -205,8 +179,6 @@ def ratio_summary(numerator: list[float], denominator: list[float]) -> dict:
                 n=len(ratios), ratios=ratios)
 
 
-def summary(values: list[float]) -> dict:
-    return dict(median=statistics.median(values), min=min(values), max=max(values), n=len(values))
 
 
 # --- device time --------------------------------------------------------------------------------
@@ -265,9 +237,9 @@ def launch_cost(bench: Bench, *, rounds: int = 15, iterations: int = 400) -> dic
     buffer = cl.Buffer(bench.context, cl.mem_flags.READ_WRITE, 4)
     kernel.set_args(buffer)
     variants = {
-        "empty launch (bound)": _repeat(bench.queue, lambda q: cl.enqueue_nd_range_kernel(
+        "empty launch (bound)": busy(bench.queue, lambda q: cl.enqueue_nd_range_kernel(
             q, kernel, (1,), None)),
-        "empty launch (set_args + launch)": _repeat(bench.queue, lambda q: (
+        "empty launch (set_args + launch)": busy(bench.queue, lambda q: (
             kernel.set_args(buffer), cl.enqueue_nd_range_kernel(q, kernel, (1,), None))),
     }
     samples = alternate(variants, rounds=rounds, iterations=iterations)

@@ -9,14 +9,13 @@ whose ratio spread is the noise floor); quoted is the median of per-round ratios
 """
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
 import pyopencl as cl
 
 from . import operators
-from .measure import alternating, ratios, summary
+from .measure import alternating, busy, choose_iterations, ratios, summary
 from .runtime import Fuser, FusionWarning
 from .testing import find_platform, first_difference
 
@@ -28,23 +27,6 @@ GROUPS = {
     "2 x dw 28x28x192 (identical)": ["block5_dw_3x3_s1_28x28x192", "block5_dw_3x3_s1_28x28x192"],
     "global pool 7x7x1280 + softmax 1000 (barriers)": ["pool_7x7x1280", "softmax_1000"],
 }
-
-
-def _busy(queue, bound, iterations: int):
-    """One sample: `iterations` launches of the group back to back, then wait; per launch."""
-    def run():
-        for _ in range(iterations):
-            bound.enqueue(queue)
-        queue.finish()
-    return run
-
-
-def _iterations(queue, bound, sample_seconds: float = 0.02) -> int:
-    _busy(queue, bound, 2)()
-    start = time.perf_counter()
-    _busy(queue, bound, 4)()
-    per_launch = max((time.perf_counter() - start) / 4, 1e-7)
-    return max(1, min(200, round(sample_seconds / per_launch)))
 
 
 def check_group(queue, fuser: Fuser, ops) -> bool:
@@ -67,15 +49,14 @@ def measure_group(queue, fuser: Fuser, ops, rounds: int) -> dict:
     kernels = [op.kernel for op in ops]
     launches = [op.launch() for op in ops]
     sequential = fuser.sequential(kernels).bind(launches)
-    k = _iterations(queue, sequential)
+    k = choose_iterations(busy(queue, sequential.enqueue), 0.02, limit=200)
     bound = {f"alone {i}": fuser.sequential([op.kernel]).bind([op.launch()])
              for i, op in enumerate(ops)}
     bound["sequential"] = sequential
     bound["fused"] = fuser.fuse(kernels).bind(launches)
     bound["sequential again"] = fuser.sequential(kernels).bind(launches)
-    variants = {name: _busy(queue, b, k) for name, b in bound.items()}
-    samples = {name: [t / k for t in times]
-               for name, times in alternating(variants, rounds=rounds, warmup=2).items()}
+    samples = alternating({name: busy(queue, b.enqueue) for name, b in bound.items()},
+                          rounds=rounds, iterations=k)
     return dict(
         alone=[summary(samples[f"alone {i}"])["median"] for i in range(len(ops))],
         sequential=summary(samples["sequential"])["median"],

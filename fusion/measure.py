@@ -6,25 +6,45 @@ ratios taken within one round are trusted, and their median is quoted.
 """
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable
 
 
-def alternating(variants: dict[str, Callable[[], None]], *, rounds: int, warmup: int = 3,
-                repeat: int = 1) -> dict[str, list[float]]:
-    """Seconds per call of each variant, one sample per round. Each sample times `repeat`
-    back-to-back calls (each call must wait for its own work, e.g. queue.finish())."""
+def busy(queue, enqueue: Callable) -> Callable[[int], None]:
+    """A variant that keeps the queue busy: `run(k)` enqueues k iterations back to back
+    (`enqueue(queue)` each) and waits once."""
+    def run(iterations: int) -> None:
+        for _ in range(iterations):
+            enqueue(queue)
+        queue.finish()
+    return run
+
+
+def choose_iterations(run: Callable[[int], None], sample_seconds: float,
+                      limit: int = 400) -> int:
+    """How many iterations make one sample of `run` last about sample_seconds."""
+    run(2)  # warm
+    start = time.perf_counter()
+    run(4)
+    per = max((time.perf_counter() - start) / 4, 1e-7)
+    return int(min(limit, max(1, math.ceil(sample_seconds / per))))
+
+
+def alternating(variants: dict[str, Callable[[int], None]], *, rounds: int, iterations: int = 1,
+                warmup: int = 2) -> dict[str, list[float]]:
+    """Seconds per iteration of each variant, one sample per round, variants in turn; a
+    variant is `run(iterations)` and waits for its own work."""
     for _ in range(warmup):
         for run in variants.values():
-            run()
+            run(iterations)
     samples = {name: [] for name in variants}
     for _ in range(rounds):
         for name, run in variants.items():
             start = time.perf_counter()
-            for _ in range(repeat):
-                run()
-            samples[name].append((time.perf_counter() - start) / repeat)
+            run(iterations)
+            samples[name].append((time.perf_counter() - start) / iterations)
     return samples
 
 

@@ -1,12 +1,10 @@
 """Equivalence testing as a user does it: `python -m fusion check` in a subprocess, and the public
 module fusion.testing in a hypothesis test (the examples of docs/TESTING.md)."""
-import json
 import os
 import subprocess
 import sys
 
 import numpy as np
-import pyopencl as cl
 import pytest
 from hypothesis import given, settings, strategies as st
 

@@ -68,7 +68,6 @@ def test_random_groups_are_clean(grind, names, seed):
 
 def test_oclgrind_catches_an_out_of_bounds_write(grind):
     """The check itself can fail: a kernel writing past its buffer is reported."""
-    import numpy as np
     import pyopencl as cl
     context, log, _ = grind
     queue = cl.CommandQueue(context)
