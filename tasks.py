@@ -2,7 +2,8 @@
 """Quickstart entry point; needs only Python 3. Creates .venv/ with everything the project needs
 (once, and again when pyproject.toml changes), then runs:
 
-    python3 tasks.py demo     the main job: fuse MobileNet-V2 operators on PoCL, check, time
+    python3 tasks.py demo     the main job: fuse MobileNet-V2 operators on the CPU device, check,
+                              time
     python3 tasks.py test     the test suite (pytest; extra arguments are passed on)
     python3 tasks.py run ...  any `python -m fusion` command (generate, prepare, demo)
 """
@@ -38,6 +39,8 @@ def ensure_environment() -> None:
     print("installing the project and its dependencies into .venv ...", flush=True)
     subprocess.check_call([PYTHON, "-m", "pip", "install", "-q", "--upgrade", "pip"])
     subprocess.check_call([PYTHON, "-m", "pip", "install", "-q", "-e", f"{ROOT}[test]"])
+    # The embedded default device, Intel's CPU OpenCL runtime, registered with pyopencl's loader.
+    subprocess.check_call([PYTHON, "-m", "fusion.runtime.icd"])
     with open(STAMP, "w") as f:
         f.write(digest)
 

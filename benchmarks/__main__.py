@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from fusion.runtime import DEFAULT_PLATFORM
+
 from . import experiments, harness
 from .layers import LAYERS, TYPES
 
@@ -19,7 +21,7 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", choices=["identical", "combinations", "launch",
                                                "model-pair", "smoke"])
-    parser.add_argument("--platform", default="Portable Computing Language",
+    parser.add_argument("--platform", default=DEFAULT_PLATFORM,
                         help="OpenCL platform (part of its name), e.g. NVIDIA")
     parser.add_argument("--output", help="JSON file (default benchmarks/results/<exp>-<dev>.json)")
     parser.add_argument("--rounds", type=int, default=15, help="alternating rounds per group")

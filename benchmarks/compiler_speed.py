@@ -45,9 +45,9 @@ def main(argv=None) -> int:
 
     import pyopencl as cl
 
-    from fusion import Fuser, generate, operators
-    from fusion.parse import _parse_text, parse_kernel
-    from fusion.testing import pocl_context
+    from fusion import Fuser, generate, ops as operators
+    from fusion.compiler.parse import _parse_text, parse_kernel
+    from fusion.verify.testing import pocl_context
 
     context = pocl_context()
     queue = cl.CommandQueue(context)

@@ -101,8 +101,8 @@ def run_model_pair(bench, *, model: str, resolution=None, rounds: int, sample_ms
     copies launched one after the other (sequential) or as one fused launch (fused)."""
     import numpy as np
 
-    from fusion.models import build
-    from fusion.models.execute import load
+    from fusion.graph import build
+    from fusion.execute.graphs import load
 
     graph = build(model, resolution)
     copies = [load(bench.context, bench.queue, graph, np.random.default_rng(seed))

@@ -24,10 +24,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pyopencl as cl
 
-from fusion import operators
+from fusion import ops as operators
 from fusion.runtime import Fuser
-from fusion.measure import alternating as alternate, busy, choose_iterations, summary  # noqa: F401
-from fusion.testing import find_platform
+from fusion.execute.measure import alternating as alternate, busy, choose_iterations, summary  # noqa: F401
+from fusion.runtime import find_platform
 
 
 @dataclasses.dataclass

@@ -27,21 +27,22 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fusion import models  # noqa: E402
-from fusion.models import counting  # noqa: E402
+from fusion import graph as models  # noqa: E402
+from fusion.graph import counting  # noqa: E402
+from fusion.runtime.devices import DEFAULT_PLATFORM  # noqa: E402
 
 TOLERANCE = 1e-4
 
 
 def _check(queue, loaded, x, tolerance) -> dict:
-    from fusion.models import execute
+    from fusion.execute import graphs as execute
     graph = loaded.graph
     loaded.run(queue, x)
     queue.finish()
     start = time.perf_counter()
-    want = execute.forward(graph, loaded.weights, x)
+    want = models.forward(graph, loaded.weights, x)
     numpy_s = time.perf_counter() - start
-    errors = [execute.compare(loaded.read(queue, node.id), w) for node, w in zip(graph.nodes, want)]
+    errors = [models.compare(loaded.read(queue, node.id), w) for node, w in zip(graph.nodes, want)]
     worst = int(np.argmax(errors))
     return dict(passed=bool(max(errors) <= tolerance), max_error=max(errors),
                 worst_node=graph.nodes[worst].name, final_error=errors[-1], tolerance=tolerance,
@@ -62,14 +63,14 @@ def _profile(context, device, loaded) -> list[dict]:
 
 
 def run_model(context, device, queue, name, args) -> dict:
-    from fusion.models import execute
+    from fusion.execute import graphs as execute
     graph = models.build(name, args.resolution, batch=args.batch)
     summary = models.summarize(graph)
     start = time.perf_counter()
     loaded = execute.load(context, queue, graph, np.random.default_rng(args.seed))
     queue.finish()
     load_s = time.perf_counter() - start
-    x = execute.random_input(graph, np.random.default_rng(args.seed + 1))
+    x = models.random_input(graph, np.random.default_rng(args.seed + 1))
     entry = dict(model=name, resolution=graph.input_shape[2], batch=graph.input_shape[0],
                  operators=summary.operators, flops=summary.flops, params=summary.params,
                  load_s=load_s)
@@ -95,8 +96,8 @@ def run_model(context, device, queue, name, args) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--platform", default="Portable Computing Language",
-                        help="part of the OpenCL platform name (default: PoCL)")
+    parser.add_argument("--platform", default=DEFAULT_PLATFORM,
+                        help="part of the OpenCL platform name (default: Intel's CPU runtime)")
     parser.add_argument("--model", action="append", choices=models.MODELS,
                         help="a model to run (repeat; default: all six)")
     parser.add_argument("--resolution", type=int, help="input size (default: Table 1's)")
@@ -114,7 +115,7 @@ def main(argv=None) -> int:
 
     import pyopencl as cl
 
-    from fusion.testing import find_platform
+    from fusion.runtime import find_platform
     platform = find_platform(args.platform)
     if platform is None:
         names = ", ".join(p.name for p in cl.get_platforms()) or "none"

@@ -1,24 +1,32 @@
-"""Parallel fusion: several independent OpenCL kernels, one fused kernel, one launch."""
+"""Parallel fusion: several independent OpenCL kernels, one fused kernel, one launch.
+
+The package's folders are its layers, lowest first: `plan` (which kernels share a launch, and
+where each lives in it), `compiler` (kernel sources -> one fused program), `runtime` (the only
+layer that talks to OpenCL), `ops` (the operator library), `graph` (model graphs), `execute` and
+`verify` (running graphs, checking fusion), and the command line. docs/ARCHITECTURE.md draws them.
+"""
+import importlib
+
+from .compiler import FusedProgram, KernelSource, generate
 from .errors import (BuildError, DeviceLimitError, FusionError, LaunchError, LayoutError,
                      Location, SourceError, UnsupportedError)
-from .source import KernelSource
+
+_RUNTIME = ("Fuser", "FusedKernel", "FusionWarning", "BoundLaunch", "Launch", "ProgramCache")
+_MODULES = ("testing", "kernelgen", "models", "ops", "graph", "execute", "verify", "runtime",
+            "plan", "compiler")
 
 __all__ = [
-    "KernelSource",
+    "KernelSource", "generate", "FusedProgram",
     "FusionError", "SourceError", "UnsupportedError", "LayoutError", "LaunchError",
-    "DeviceLimitError", "BuildError", "Location",
+    "DeviceLimitError", "BuildError", "Location", *_RUNTIME,
 ]
-from .compiler import FusedProgram, generate  # noqa: E402
-
-__all__ += ["generate", "FusedProgram"]
 
 
 def __getattr__(name):
     # The runtime needs pyopencl; code generation does not, so it is imported on first use.
-    if name in ("Fuser", "FusedKernel", "FusionWarning", "BoundLaunch", "Launch", "ProgramCache"):
+    if name in _RUNTIME:
         from . import runtime
         return getattr(runtime, name)
+    if name in _MODULES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'fusion' has no attribute {name!r}")
-
-
-__all__ += ["Fuser", "FusedKernel", "FusionWarning", "BoundLaunch", "Launch", "ProgramCache"]

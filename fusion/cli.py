@@ -3,7 +3,7 @@
   generate  fuse kernels ahead of time: writes the fused .cl and its JSON manifest
   prepare   the paper's "fused operator preparation": every 2- and 3-combination of a set
   demo      fuse MobileNet-V2 operators on the default device, check and time them
-  check     run your kernels separately and fused (PoCL, optionally Oclgrind): PASS or the
+  check     run your kernels separately and fused (CPU device, optionally Oclgrind): PASS or the
             first differing output element
   models    the paper's six DNNs: operators, FLOPs and parameters against its Table 1
 """
@@ -14,23 +14,19 @@ import itertools
 import json
 import os
 import sys
+import warnings
 
-from .compiler import generate
+from .compiler import KernelSource, generate
 from .errors import FusionError
-from .layout import DEFAULT_LAYOUT, LAYOUTS
-from .source import KernelSource
+from .plan import DEFAULT_LAYOUT, LAYOUTS
 
 
 def kernel_spec(text: str) -> KernelSource:
-    """FILE:NAME[:OPTIONS], e.g. kernels/conv2d_1x1.cl:conv2d_1x1:-DRELU"""
-    parts = text.split(":", 2)
-    if len(parts) < 2 or not parts[0] or not parts[1]:
-        raise argparse.ArgumentTypeError(f"expected FILE:NAME[:OPTIONS], got '{text}'")
-    path, name = parts[0], parts[1]
-    options = parts[2] if len(parts) == 3 else ""
-    if not os.path.isfile(path):
-        raise argparse.ArgumentTypeError(f"{path}: no such file")
-    return KernelSource.from_file(path, name, [options] if options else [])
+    """FILE:NAME[:OPTIONS], e.g. fusion/ops/kernels/conv2d_1x1.cl:conv2d_1x1:-DRELU"""
+    try:
+        return KernelSource.from_spec(text)
+    except FusionError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _add_generation_options(parser: argparse.ArgumentParser) -> None:
@@ -104,8 +100,8 @@ def command_demo(args) -> int:
 
 
 def command_models(args) -> int:
-    from . import models
-    from .models.report import models_table, operators_table
+    from . import graph as models
+    from .graph.report import models_table, operators_table
     if args.operators:
         try:
             graph = models.build(args.operators, args.resolution)
@@ -119,7 +115,7 @@ def command_models(args) -> int:
 
 
 def command_check(args) -> int:
-    from .check import command
+    from .verify.check import command
     return command(args)
 
 
@@ -146,13 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="fuse MobileNet-V2 operators, check and time them")
     demo.add_argument("--rounds", type=int, default=30, help="timed rounds (alternating)")
-    demo.add_argument("--device", default="Portable Computing Language",
-                      help="part of the OpenCL platform name (default: PoCL)")
+    demo.add_argument("--device", default="intel-cpu",
+                      help="part of the OpenCL platform name, or intel-cpu, pocl, nvidia "
+                           "(default: intel-cpu, Intel's CPU runtime)")
     demo.set_defaults(run=command_demo)
 
-    from .check import add_arguments as add_check_arguments
+    from .verify.check import add_arguments as add_check_arguments
     check = commands.add_parser("check", help="check that fusing your kernels changes nothing",
-                                description="Run kernels separately and fused on PoCL (and with "
+                                description="Run kernels separately and fused on the CPU device (and with "
                                 "--oclgrind under Oclgrind); print PASS or the first difference. "
                                 "See docs/TESTING.md.")
     add_check_arguments(check)
@@ -168,7 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# pyopencl turns every non-empty build log into a CompilerWarning, and Intel's CPU runtime
+# writes one for every program ("Compilation started ..."): noise on a terminal. A failed build
+# is an error with the whole log (BuildError), so nothing is lost.
+_BUILD_LOG_NOTICE = "Non-empty compiler output encountered"
+
+
 def main(argv=None) -> int:
+    warnings.filterwarnings("ignore", message=_BUILD_LOG_NOTICE)
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

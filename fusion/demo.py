@@ -1,5 +1,5 @@
 """The main job in one command: fuse MobileNet-V2 operators at their real layer shapes on the
-default device (PoCL), check that every fused output equals the separate runs bit for bit, and
+default device (Intel's CPU runtime), check that every fused output equals the separate runs bit for bit, and
 time each kernel alone, the group run one after another, and the group fused.
 
 Timing (the method of docs/PERFORMANCE.md, in small): throughput with the queue kept busy — a
@@ -14,10 +14,10 @@ import warnings
 import numpy as np
 import pyopencl as cl
 
-from . import operators
-from .measure import alternating, busy, choose_iterations, ratios, summary
-from .runtime import Fuser, FusionWarning
-from .testing import find_platform, first_difference
+from . import ops as operators
+from .execute.measure import alternating, busy, choose_iterations, ratios, summary
+from .runtime import DEFAULT_PLATFORM, Fuser, FusionWarning, find_platform
+from .verify.testing import first_difference
 
 GROUPS = {
     "dw 56x56x144 + conv1x1 28x28 32->192": [
@@ -66,7 +66,7 @@ def measure_group(queue, fuser: Fuser, ops, rounds: int) -> dict:
     )
 
 
-def run_demo(*, rounds: int = 30, device_name: str = "Portable Computing Language") -> int:
+def run_demo(*, rounds: int = 30, device_name: str = DEFAULT_PLATFORM) -> int:
     platform = find_platform(device_name)
     if platform is None:
         names = ", ".join(p.name for p in cl.get_platforms()) or "none"

@@ -6,6 +6,7 @@ WORK_ITEM_BUILTINS is refused (UNSUPPORTED_BUILTINS names the ones we know we ca
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -59,6 +60,13 @@ WORK_GROUP_FUNCTIONS = {
     "wait_group_events",
 }
 
+# Work-item builtins whose values depend on the work-group: a kernel reading one must be launched
+# with a local size, which a fused kernel then reproduces (virtual or real work-groups).
+WORK_GROUP_BUILTINS = frozenset({
+    "get_local_id", "get_group_id", "get_local_size", "get_num_groups", "get_enqueued_local_size",
+    "get_local_linear_id",
+})
+
 ADDRESS_SPACES = {
     "__global": "global", "global": "global",
     "__local": "local", "local": "local",
@@ -99,12 +107,50 @@ def vector_type(name: str) -> tuple[str, int] | None:
     return None
 
 
-# Build options that apply to the whole program (everything that is not -D/-U/-I). A fused
-# program is built with one set of them, so sub-kernels must agree on them.
+@dataclasses.dataclass(frozen=True)
+class CType:
+    """A scalar or vector OpenCL C type passed by value: its element dtype and lanes.
+
+    A 3-component vector occupies the storage of a 4-component one (OpenCL C 6.1.5), so it
+    has 3 `width` lanes but 4 `storage_lanes`."""
+
+    name: str
+    dtype: np.dtype          # of one element
+    width: int               # 1 for a scalar
+
+    @property
+    def is_vector(self) -> bool:
+        return self.width > 1
+
+    @property
+    def storage_lanes(self) -> int:
+        return 4 if self.width == 3 else self.width
+
+    @property
+    def size(self) -> int:
+        """Bytes it takes as a kernel argument."""
+        return self.dtype.itemsize * self.storage_lanes
+
+
+@functools.lru_cache(maxsize=None)
+def c_type(name: str) -> CType | None:
+    """The CType of a scalar or vector type name (qualifiers const / volatile ignored); None for
+    anything else (pointers, images, structs). Cached: binding asks on every launch."""
+    name = " ".join(word for word in name.split() if word not in ("const", "volatile"))
+    if name in SCALAR_DTYPES:
+        return CType(name, np.dtype(SCALAR_DTYPES[name]), 1)
+    vector = vector_type(name)
+    if vector is not None:
+        base, width = vector
+        return CType(name, np.dtype(SCALAR_DTYPES[base]), width)
+    return None
+
+
+# Options of the preprocessor: applied to each sub-kernel's own source. Everything else is a
+# program-wide build flag: a fused program is built with one set of them, so sub-kernels must
+# agree on them.
+PREPROCESSOR_OPTIONS = ("-D", "-U", "-I")
+
+
 def is_program_flag(option: str) -> bool:
-    return not option.startswith(("-D", "-U", "-I"))
-
-
-# Names the generated code defines. Kernels using identifiers with this prefix are refused
-# (parse.py), so generated names never collide with the user's.
-RESERVED_PREFIX = "pf_"
+    return not option.startswith(PREPROCESSOR_OPTIONS)

@@ -46,8 +46,10 @@ class FusionError(Exception):
     """Base class of every error this package raises on purpose."""
 
 
-class SourceError(FusionError):
-    """Something wrong in a kernel's source, with the place it is."""
+class LocatedError(FusionError):
+    """An error with the place in a kernel's source it is about (when there is one). Fields:
+    `message` (without the location), `location`, `line_text` (the source line, where it could
+    be found); str() formats them as `file:line:col: message`, the line, and a caret."""
 
     def __init__(self, message: str, location: Location | None = None, *,
                  source_text: str | None = None):
@@ -63,6 +65,10 @@ class SourceError(FusionError):
                                 line=self.line_text)
 
 
+class SourceError(LocatedError):
+    """Something wrong in a kernel's source, with the place it is."""
+
+
 class UnsupportedError(SourceError):
     """Valid OpenCL that this compiler cannot fuse (the runtime then runs the kernel alone)."""
 
@@ -72,8 +78,9 @@ class LayoutError(FusionError):
     local sizes cannot be reconciled)."""
 
 
-class LaunchError(FusionError):
-    """A launch that does not match its kernel: argument count or type, sizes."""
+class LaunchError(LocatedError):
+    """A launch that does not match its kernel: argument count or type, sizes. Located at the
+    parameter (or kernel) it is about, where that is known."""
 
 
 class DeviceLimitError(FusionError):
@@ -81,4 +88,17 @@ class DeviceLimitError(FusionError):
 
 
 class BuildError(FusionError):
-    """The OpenCL compiler rejected a generated program."""
+    """The OpenCL compiler rejected a program. Fields: `kernel_name`, `options` (the build
+    options used), `saved_source` (the path of the source written out for inspection, or None
+    when it is the user's own file), `log` (the compiler's output); the message is made of them."""
+
+    def __init__(self, what: str, *, kernel_name: str, options, saved_source: str | None = None,
+                 log: str = ""):
+        self.kernel_name = kernel_name
+        self.options = tuple(options)
+        self.saved_source = saved_source
+        self.log = log
+        details = f"options: {' '.join(self.options) or 'none'}"
+        if saved_source:
+            details += f"; source saved to {saved_source}"
+        super().__init__(f"{what} ({details}):\n{log}" if log else f"{what} ({details})")

@@ -45,7 +45,7 @@ def _platform_fuser(platform_name: str, layout: str):
     """A context on another OpenCL platform (NVIDIA, say) and a fuser for it, per process."""
     import fusion
     import pyopencl as cl
-    from fusion.testing import find_platform
+    from fusion.runtime import find_platform
     if platform_name not in _platform_fusers:
         platform = find_platform(platform_name)
         if platform is None:
@@ -64,7 +64,7 @@ def _oclgrind_limitation(error: BaseException, group) -> str | None:
     builds and creates fine then fails under Oclgrind alone, before any fusion. Not a verdict
     on fusion; the group is reported as such (PoCL's verdict kept)."""
     import pyopencl as cl
-    from fusion.testing import shared_pocl_context
+    from fusion.verify.testing import shared_pocl_context
     if not (isinstance(error, cl.LogicError) and "INVALID_KERNEL_NAME" in str(error)):
         return None
     context = shared_pocl_context()
@@ -83,8 +83,8 @@ def run_group(seed: int, index: int, oclgrind: bool, platform: str | None = None
     an OpenCL platform's name, e.g. NVIDIA): the whole group on that platform instead, OpenCL
     1.2 kernels only."""
     import warnings
-    from fusion.kernelgen import generate_group
-    from fusion.testing import EquivalenceError, OclgrindError, check_fusion, check_on_device
+    from fusion.verify.kernelgen import generate_group
+    from fusion.verify.testing import EquivalenceError, OclgrindError, check_fusion, check_on_device
 
     started = time.perf_counter()
     number = group_seed(seed, index)
@@ -331,7 +331,7 @@ def main(argv=None) -> int:
         return 0
     indices = range(args.start, args.start + args.groups)
     if args.show:
-        from fusion.kernelgen import generate_group
+        from fusion.verify.kernelgen import generate_group
         for index in indices:
             group = generate_group(group_seed(args.seed, index),
                                    cl2=False if args.platform else None)

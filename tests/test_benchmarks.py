@@ -1,4 +1,4 @@
-"""A smoke run of the benchmark harness on PoCL: every experiment path runs end to end and
+"""A smoke run of the benchmark harness on the CPU device: every experiment path runs end to end and
 records what docs/PERFORMANCE.md promises (device, settings, raw samples, ratios)."""
 import json
 import os
@@ -9,6 +9,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from benchmarks.__main__ import main  # noqa: E402
+from fusion.runtime import DEFAULT_PLATFORM  # noqa: E402
 
 
 def test_smoke_run_writes_a_complete_record(tmp_path):
@@ -17,7 +18,7 @@ def test_smoke_run_writes_a_complete_record(tmp_path):
         warnings.simplefilter("ignore")
         assert main(["smoke", "--output", str(output), "--no-progress"]) == 0
     record = json.loads(output.read_text())
-    assert record["device"]["platform"] == "Portable Computing Language"
+    assert record["device"]["platform"] == DEFAULT_PLATFORM
     assert record["settings"]["rounds"] == 15 and "command" in record
     assert record["launch"]["summary"]["empty launch (bound)"]["median"] > 0
     labels = [g["label"] for g in record["groups"]]

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import fusion
-from fusion.check import SpecError, parse_argument, parse_launch
-from fusion.testing import (EquivalenceError, OclgrindError, Output, check_fusion, input_arrays,
+from fusion.verify.check import SpecError, parse_argument, parse_launch
+from fusion.verify.testing import (EquivalenceError, OclgrindError, Output, check_fusion, input_arrays,
                             input_buffer, output_buffer, padded_launch_shapes)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,7 +38,7 @@ def test_check_from_the_command_line(tmp_path):
     status, out, err = check(
         "-k", f"{SCALE}:scale:-DRELU", "--launch",
         "1000/8 buffer:float:1000:random buffer:float:1000:output int:1000",
-        "-k", "kernels/eltwise_add.cl:eltwise_add", "--launch",
+        "-k", "fusion/ops/kernels/eltwise_add.cl:eltwise_add", "--launch",
         "30,8/6,8 int:30 int:8 image:30,8:random image:30,8:random image:30,8:output",
         "--runs", "3", "--seed", "5")
     assert status == 0, out + err
@@ -46,19 +46,31 @@ def test_check_from_the_command_line(tmp_path):
     assert "all kernels in one launch" in out
 
 
+PLANTED_BUG = ("import sys, fusion.dialect as d; "
+               "d.WORK_ITEM_BUILTINS['get_global_size'] = d.WorkItemBuiltin('global_size', True, 7); "
+               "from fusion.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
 def test_check_reports_the_first_difference(tmp_path):
-    """A real difference: PoCL 3.0 answers get_global_size(5) with 0, a fused kernel with 1 (as
-    OpenCL specifies; docs/LIMITS.md). The report names sub-kernel, output, index, values."""
+    """A real difference, planted in the compiler (get_global_size of a dimension past 2 answers
+    7 instead of OpenCL's 1): the report names sub-kernel, output, index and both values."""
     source = tmp_path / "sizes.cl"
     source.write_text("__kernel void sizes(__global uint *out)\n"
                       "{\n    out[get_global_id(0)] = (uint)get_global_size(5);\n}\n")
+    done = subprocess.run(
+        [sys.executable, "-c", PLANTED_BUG, "check", "-k", f"{SCALE}:scale", "--launch",
+         "64 buffer:float:64:random buffer:float:64:output int:64",
+         "-k", f"{source}:sizes", "--launch", "16 buffer:uint:16:output"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    first = done.stdout.splitlines()[0]
+    assert first.startswith("FAIL (seed 0): sub-kernel 1 'sizes'")
+    assert "output 'argument 0 'out'': first difference at index 0: alone 1, fused 7" in first
+    # Without the planted bug the same check passes.
     status, out, err = check("-k", f"{SCALE}:scale", "--launch",
                              "64 buffer:float:64:random buffer:float:64:output int:64",
                              "-k", f"{source}:sizes", "--launch", "16 buffer:uint:16:output")
-    assert status == 1, out + err
-    first = out.splitlines()[0]
-    assert first.startswith("FAIL (seed 0): sub-kernel 1 'sizes'")
-    assert "output 'argument 0 'out'': first difference at index 0: alone 0, fused 1" in first
+    assert status == 0, out + err
 
 
 def test_check_reports_oclgrind_errors_of_the_kernels(tmp_path):
@@ -172,8 +184,9 @@ def test_the_public_helper_under_oclgrind():
         return ([((160,), (16,), [source, outs[0], 150]), ((32,), (16,), [source, outs[1], 80])],
                 [Output(0, "out", outs[0]), Output(1, "sums", outs[1])])
 
-    pocl, grind = check_fusion(kernels, make, oclgrind=True)
+    grind, cpu = check_fusion(kernels, make, oclgrind=True)  # Oclgrind first, then the CPU
     assert grind.device.startswith("Oclgrind") and grind.launches == 1
+    assert cpu.device.startswith("Intel(R) OpenCL") and cpu.launches == 1
 
 
 def test_equivalence_error_names_the_element_and_shows_float_bits():
@@ -207,4 +220,4 @@ def test_oclgrind_error_for_a_kernel_writing_out_of_bounds(tmp_path):
             [Output(0, "out", out[0]), Output(1, "out", out[1])]
 
     with pytest.raises(OclgrindError, match="launched separately"):
-        check_fusion([kernel, kernel], make, pocl=False, oclgrind=True)
+        check_fusion([kernel, kernel], make, cpu=False, oclgrind=True)

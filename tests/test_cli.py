@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KERNELS = os.path.join(ROOT, "kernels")
+KERNELS = os.path.join(ROOT, "fusion", "ops", "kernels")
 
 
 def run(*args, cwd=None):

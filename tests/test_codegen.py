@@ -10,13 +10,13 @@ import pytest
 from pycparser import c_ast
 
 from fusion import KernelSource, SourceError
-from fusion.codegen import to_source
-from fusion.parse import is_kernel, parse_translation_unit
-from fusion.testing import Output, run_fused, run_separately
+from fusion.compiler.codegen import to_source
+from fusion.compiler.parse import is_kernel, parse_translation_unit
+from fusion.verify.testing import Output, run_fused, run_separately
 
 from zoo import ZOO
 
-KERNELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
+from fusion.ops import KERNELS_DIR  # noqa: E402
 KERNEL_FILES = sorted(glob.glob(os.path.join(KERNELS_DIR, "*.cl")))
 # Options that switch on the files' optional code paths (harmless where a file ignores them).
 OPTION_VARIANTS = [(), ("-DBIAS", "-DRELU"), ("-DRELU6", "-DPOOL_AVG")]
@@ -139,7 +139,7 @@ def test_kernel_file_round_trips(path, options):
     assert_round_trips(tree, os.path.basename(path))
 
 
-# The zoo's own kernels (its "lib:*" entries launch the kernels/ files, round-tripped above).
+# The zoo's own kernels (its "lib:*" entries launch the fusion/ops/kernels/ files, round-tripped above).
 ZOO_SOURCES = {z.kernel.source: name for name, z in ZOO.items() if z.kernel is not None}
 
 
@@ -174,7 +174,7 @@ OTHER = KernelSource("__kernel void fill(__global int *out) { out[get_global_id(
                      filename="fill.cl")
 
 
-def test_vector_literal_on_device_alone_and_fused(pocl, fusers):
+def test_vector_literal_on_device_alone_and_fused(cpu, fusers):
     n = 24
 
     def factory(context, queue):
@@ -183,9 +183,9 @@ def test_vector_literal_on_device_alone_and_fused(pocl, fusers):
         return ([((n,), None, [a]), ((n,), None, [b])],
                 [Output(0, "out", a), Output(1, "out", b, np.int32)])
 
-    queue = cl.CommandQueue(pocl)
-    alone, _ = run_separately(pocl, queue, [LANES, OTHER], factory)
-    fused, _ = run_fused(pocl, queue, [LANES, OTHER], factory, fusers["groups"])
+    queue = cl.CommandQueue(cpu)
+    alone, _ = run_separately(cpu, queue, [LANES, OTHER], factory)
+    fused, _ = run_fused(cpu, queue, [LANES, OTHER], factory, fusers["groups"])
     expected = (np.arange(n, dtype=np.float32)[:, None] + np.float32([1, 2, 3, 4])).ravel()
     np.testing.assert_array_equal(alone[0], expected)
     np.testing.assert_array_equal(fused[0], alone[0])

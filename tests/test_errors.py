@@ -14,7 +14,7 @@ import fusion
 from fusion import (DeviceLimitError, FusionError, KernelSource, LaunchError, LayoutError,
                     SourceError, UnsupportedError, generate)
 from fusion.runtime import check_device_limits
-from fusion.testing import Output, assert_equivalent
+from fusion.verify.testing import Output, assert_equivalent
 
 from zoo import ZOO, buffer_in, buffer_out
 
@@ -166,13 +166,16 @@ def test_different_program_wide_flags():
     assert generate([b, c], wave_size=8).build_options == ("-cl-fast-relaxed-math",)
 
 
-def test_different_program_wide_flags_strict_fuser(pocl, fusers):
+def test_different_program_wide_flags_strict_fuser(cpu, fusers):
     flagged = KernelSource(ZOO["scale"].kernel.source, "scale", ["-cl-fast-relaxed-math"],
                            filename="scale.cl")
     with pytest.raises(SourceError) as caught:
         fusers["groups"].fuse([ZOO["scale"].kernel, flagged])
-    assert message_of(caught.value) == ("scale.cl:6:15: built with program-wide options "
-                                        "'-cl-fast-relaxed-math' unlike the others ('')")
+    # The same rule and message as generate()'s (fusion.compiler.program_flag_conflicts).
+    assert message_of(caught.value).splitlines()[0] == (
+        "scale.cl:6:15: sub-kernels 'scale' and 'scale' were built with different program-wide "
+        "options (none vs -cl-fast-relaxed-math); they apply to the whole fused program, so "
+        "these kernels cannot be fused")
 
 
 def test_empty_kernel_list(fusers):
@@ -205,14 +208,14 @@ def _reduce_and_prefix8(seed=5):
     return factory
 
 
-def test_unreconcilable_barrier_kernels_strict(pocl):
+def test_unreconcilable_barrier_kernels_strict(cpu):
     # The planning itself, on any device: PoCL's own quirk (no barrier sub-kernel fused there)
     # is switched off, which is safe as the error comes before anything runs.
     from fusion.runtime import DeviceQuirks
-    fuser = fusion.Fuser(pocl, strict=True)
+    fuser = fusion.Fuser(cpu, strict=True)
     fuser.quirks = DeviceQuirks()
     fused = fuser.fuse([ZOO["reduce"].kernel, ZOO["prefix"].kernel])
-    launches, _ = _reduce_and_prefix8()(pocl, None)
+    launches, _ = _reduce_and_prefix8()(cpu, None)
     with pytest.raises(LayoutError) as caught:
         fused.bind(launches)
     assert message_of(caught.value) == (
@@ -220,19 +223,19 @@ def test_unreconcilable_barrier_kernels_strict(pocl):
         "or local memory, which cannot share a launch with 'reduce' (16,)")
 
 
-def test_unreconcilable_barrier_kernels_fall_back_with_a_warning(pocl):
-    fuser = fusion.Fuser(pocl, strict=False)
+def test_unreconcilable_barrier_kernels_fall_back_with_a_warning(cpu):
+    fuser = fusion.Fuser(cpu, strict=False)
     with pytest.warns(fusion.FusionWarning) as caught:
-        assert_equivalent(pocl, [ZOO["reduce"].kernel, ZOO["prefix"].kernel],
+        assert_equivalent(cpu, [ZOO["reduce"].kernel, ZOO["prefix"].kernel],
                           _reduce_and_prefix8(), fuser=fuser)
     messages = [message_of(w.message) for w in caught]
     assert ("kernel 'prefix' runs on its own, not fused: it needs work-groups of local size (8,) "
             "with barriers or local memory, which cannot share a launch with 'reduce' (16,)") in messages
 
 
-def test_launch_the_kernel_could_not_have_had_alone(pocl, fusers):
+def test_launch_the_kernel_could_not_have_had_alone(cpu, fusers):
     fused = fusers["groups"].fuse([ZOO["ids"].kernel, ZOO["scale"].kernel])
-    out = buffer_out(pocl, 12 * 10 * 6, np.int32)
+    out = buffer_out(cpu, 12 * 10 * 6, np.int32)
     with pytest.raises(LaunchError) as caught:
         fused.bind([((10, 6), (4, 2), [out]), ((8,), None, [out, out, 8])])
     assert message_of(caught.value) == ("launch 0: sub-kernel 'ids': global size (10, 6) is not a "
@@ -275,12 +278,12 @@ def _contents(queue, buffer, dtype=np.uint8):
                                            "(const int): 2147483648 does not fit in int "
                                            "[-2147483648, 2147483647]"),
 ])
-def test_bad_scale_arguments_enqueue_nothing(pocl, misc_scale, bad_args, message):
-    queue = cl.CommandQueue(pocl)
+def test_bad_scale_arguments_enqueue_nothing(cpu, misc_scale, bad_args, message):
+    queue = cl.CommandQueue(cpu)
     n = 16
-    data = buffer_in(pocl, np.arange(n, dtype=np.float32))
-    scale_out = buffer_out(pocl, n)
-    launches, misc_out, _ = _misc_scale_launches(pocl, scale_args=bad_args(data, scale_out))
+    data = buffer_in(cpu, np.arange(n, dtype=np.float32))
+    scale_out = buffer_out(cpu, n)
+    launches, misc_out, _ = _misc_scale_launches(cpu, scale_args=bad_args(data, scale_out))
     with pytest.raises(LaunchError) as caught:
         misc_scale(queue, launches)
     assert first_line_with_source(caught.value, ZOO["scale"].kernel.source) == message
@@ -297,11 +300,11 @@ def test_bad_scale_arguments_enqueue_nothing(pocl, misc_scale, bad_args, message
     ((1, 2), 2.5, "misc.cl:3:67: sub-kernel 'misc', argument 5 'bias' (short) expects an integer "
                   "(short), got 2.5"),
 ])
-def test_bad_misc_arguments(pocl, misc_scale, shift, bias, message):
-    queue = cl.CommandQueue(pocl)
-    data = buffer_in(pocl, np.arange(16, dtype=np.float32))
-    out = buffer_out(pocl, 16)
-    launches, _, scale_out = _misc_scale_launches(pocl, misc_args=[data, data, out, None, shift, bias])
+def test_bad_misc_arguments(cpu, misc_scale, shift, bias, message):
+    queue = cl.CommandQueue(cpu)
+    data = buffer_in(cpu, np.arange(16, dtype=np.float32))
+    out = buffer_out(cpu, 16)
+    launches, _, scale_out = _misc_scale_launches(cpu, misc_args=[data, data, out, None, shift, bias])
     with pytest.raises(LaunchError) as caught:
         misc_scale(queue, launches)
     assert first_line_with_source(caught.value, ZOO["misc"].kernel.source) == message
@@ -320,15 +323,15 @@ def test_argument_error_location_is_the_parameter():
     ([((16,), None, [])], "2 kernels were fused but 1 launches were given (one (global_size, "
                           "local_size, args) each)"),
 ])
-def test_wrong_number_of_launches(pocl, misc_scale, launches, message):
+def test_wrong_number_of_launches(cpu, misc_scale, launches, message):
     with pytest.raises(LaunchError) as caught:
-        misc_scale(cl.CommandQueue(pocl), launches)
+        misc_scale(cl.CommandQueue(cpu), launches)
     assert message_of(caught.value) == message
 
 
-def test_malformed_launch(pocl, misc_scale):
+def test_malformed_launch(cpu, misc_scale):
     with pytest.raises(LaunchError) as caught:
-        misc_scale(cl.CommandQueue(pocl), [((16,), None), ((16,), None, [])])
+        misc_scale(cl.CommandQueue(cpu), [((16,), None), ((16,), None, [])])
     assert message_of(caught.value).startswith("a launch is (global_size, local_size, args), got ")
     with pytest.raises(LaunchError) as caught:
         misc_scale.bind([((16, 0), None, []), ((16,), None, [])])
@@ -356,19 +359,20 @@ def test_device_argument_limits():
         "more than the device's CL_DEVICE_MAX_READ_IMAGE_ARGS of 1")
 
 
-def test_device_limit_makes_the_fuser_fall_back(pocl, monkeypatch):
+def test_device_limit_makes_the_fuser_fall_back(cpu, monkeypatch):
     """A fused kernel the device cannot take runs as separate launches (non-strict), or is an
     error (strict)."""
-    real_check = fusion.runtime.check_device_limits
-    monkeypatch.setattr(fusion.runtime, "check_device_limits",
+    from fusion.runtime import launcher
+    real_check = launcher.check_device_limits
+    monkeypatch.setattr(launcher, "check_device_limits",
                         lambda program, device: real_check(program, _Limited(device, max_parameter_size=16)))
     kernels = [ZOO["scale"].kernel, ZOO["scale3"].kernel]
     factory = _scale_pair_factory()
     with pytest.warns(fusion.FusionWarning, match="CL_DEVICE_MAX_PARAMETER_SIZE of 16"):
-        assert_equivalent(pocl, kernels, factory, fuser=fusion.Fuser(pocl))
-    launches, _ = factory(pocl, None)
+        assert_equivalent(cpu, kernels, factory, fuser=fusion.Fuser(cpu))
+    launches, _ = factory(cpu, None)
     with pytest.raises(DeviceLimitError, match="CL_DEVICE_MAX_PARAMETER_SIZE of 16"):
-        fusion.Fuser(pocl, strict=True).fuse(kernels).bind(launches)
+        fusion.Fuser(cpu, strict=True).fuse(kernels).bind(launches)
 
 
 class _Limited:

@@ -4,7 +4,7 @@ import math
 import pytest
 
 from fusion.errors import LayoutError
-from fusion.layout import LaunchShape, SubKernelNeeds, plan_layout
+from fusion.plan.layout import LaunchShape, SubKernelNeeds, plan_layout
 
 
 def plain(name="k"):

@@ -7,8 +7,8 @@ import numpy as np
 import pyopencl as cl
 
 from fusion import KernelSource, generate
-from fusion.parse import parse_kernel
-from fusion.testing import Output, assert_equivalent, output_buffer
+from fusion.compiler.parse import parse_kernel
+from fusion.verify.testing import Output, assert_equivalent, output_buffer
 
 MF = cl.mem_flags
 
@@ -56,7 +56,7 @@ def test_a_call_to_another_kernel_is_still_refused_through_a_helper():
         parse_kernel(KernelSource(source, "outer", filename="calls.cl"))
 
 
-def test_same_named_parameter_and_kernel_fused_match_separate_launches(pocl, fusers):
+def test_same_named_parameter_and_kernel_fused_match_separate_launches(cpu, fusers):
     gain = KernelSource(SAME_NAME_SOURCE, "gain", filename="gain.cl")
     offset = KernelSource(SAME_NAME_SOURCE, "offset", filename="gain.cl")
     n = 37
@@ -72,7 +72,7 @@ def test_same_named_parameter_and_kernel_fused_match_separate_launches(pocl, fus
                     ((n,), None, [buffers[0], outs[1]])]
         return launches, [Output(0, "out", outs[0]), Output(1, "out", outs[1])]
 
-    assert_equivalent(pocl, [gain, offset], factory, fuser=fusers["groups"])
+    assert_equivalent(cpu, [gain, offset], factory, fuser=fusers["groups"])
 
 
 def test_vendor_sub_group_functions_are_refused():
@@ -97,7 +97,7 @@ def test_own_helper_named_like_a_sub_group_function_is_fine():
     assert parse_kernel(KernelSource(source, "k", filename="own.cl")).name == "k"
 
 
-def test_a_sub_group_size_attribute_alone_is_no_sub_group_use(pocl, fusers):
+def test_a_sub_group_size_attribute_alone_is_no_sub_group_use(cpu, fusers):
     """MNN's layout-conversion kernels carry __attribute__((intel_reqd_sub_group_size(16)))
     without calling any sub-group function: a hint for Intel's compiler, which PoCL ignores.
     The attribute is not a call; such a kernel fuses (and the attribute is dropped)."""
@@ -117,4 +117,4 @@ def test_a_sub_group_size_attribute_alone_is_no_sub_group_use(pocl, fusers):
         return ([((32,), None, [source_buffer, outs[0]]), ((16,), None, [source_buffer, outs[1]])],
                 [Output(0, "out", outs[0]), Output(1, "out", outs[1])])
 
-    assert_equivalent(pocl, [widen, widen], factory, fuser=fusers["groups"])
+    assert_equivalent(cpu, [widen, widen], factory, fuser=fusers["groups"])

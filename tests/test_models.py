@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 import fusion
-from fusion import models, operators
-from fusion.models import counting, schedule
-from fusion.models.graph import GraphBuilder
+from fusion import graph as models, ops as operators
+from fusion.graph import counting, schedule
+from fusion.graph.graph import GraphBuilder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -243,17 +243,17 @@ def test_ready_tracker_reproduces_the_levels(name):
 # ----------------------------------------------------------------------------------------------
 
 cl = pytest.importorskip("pyopencl")
-from fusion.models import execute  # noqa: E402
+from fusion.execute import graphs as execute  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def queue(pocl):
-    return cl.CommandQueue(pocl)
+def queue(cpu):
+    return cl.CommandQueue(cpu)
 
 
 @pytest.mark.parametrize("kind", operators.KINDS)
-def test_apply_reference_is_the_operator_reference(pocl, queue, kind):
-    op = operators.make(pocl, queue, kind, np.random.default_rng(3),
+def test_apply_reference_is_the_operator_reference(cpu, queue, kind):
+    op = operators.make(cpu, queue, kind, np.random.default_rng(3),
                         **operators.example_shapes(kind))
     tensors = [op.inputs[name] for name in operators.TENSOR_INPUT_NAMES if name in op.inputs]
     weights = {k: v for k, v in op.inputs.items() if k not in operators.TENSOR_INPUT_NAMES}
@@ -271,17 +271,17 @@ REDUCED = [("deeplab_v3", 65, 1), ("inception_v3", 107, 1), ("resnet_v2", 64, 1)
 
 
 @pytest.mark.parametrize("name,resolution,batch", REDUCED)
-def test_forward_pass_matches_numpy(pocl, queue, name, resolution, batch):
+def test_forward_pass_matches_numpy(cpu, queue, name, resolution, batch):
     graph = models.build(name, resolution, batch=batch)
-    loaded = execute.load(pocl, queue, graph, np.random.default_rng(0))
-    x = execute.random_input(graph, np.random.default_rng(1))
+    loaded = execute.load(cpu, queue, graph, np.random.default_rng(0))
+    x = models.random_input(graph, np.random.default_rng(1))
     loaded.run(queue, x)
     got = [loaded.read(queue, node.id) for node in graph.nodes]
-    want = execute.forward(graph, loaded.weights, x)
+    want = models.forward(graph, loaded.weights, x)
     for node, g, w in zip(graph.nodes, got, want):
         assert g.shape == w.shape == node.output_shape
         assert np.isfinite(g).all(), node.name
-        error = execute.compare(g, w)
+        error = models.compare(g, w)
         assert error <= FORWARD_TOLERANCE, f"{name}: {node.name}: relative error {error:.2e}"
     assert np.array_equal(got[0], x)  # the layout conversions are exact
     if graph.nodes[-2].kind == "softmax":
@@ -293,10 +293,10 @@ def test_forward_pass_matches_numpy(pocl, queue, name, resolution, batch):
     assert np.array_equal(loaded.read(queue, graph.output.id), first)
 
 
-def test_weights_come_from_the_seed(pocl, queue):
+def test_weights_come_from_the_seed(cpu, queue):
     graph = models.build("mobilenet_v1", 33)
-    one = execute.load(pocl, queue, graph, np.random.default_rng(5)).weights
-    two = execute.load(pocl, queue, graph, np.random.default_rng(5)).weights
+    one = execute.load(cpu, queue, graph, np.random.default_rng(5)).weights
+    two = execute.load(cpu, queue, graph, np.random.default_rng(5)).weights
     assert all(set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
                for a, b in zip(one, two))
     assert one[1]["weights"].shape == (32, 3, 3, 3) and one[0] == {}
@@ -304,12 +304,12 @@ def test_weights_come_from_the_seed(pocl, queue):
 
 @pytest.mark.parametrize("name,resolution", [("squeezenet_v1", 47), ("deeplab_v3", 33),
                                              ("inception_v3", 75)])
-def test_fusing_every_ready_set_is_bit_identical(pocl, queue, fusers, name, resolution):
+def test_fusing_every_ready_set_is_bit_identical(cpu, queue, fusers, name, resolution):
     """The ready sets really are fusable: each step as one fused launch writes exactly what
     the operator-by-operator run writes, for every node."""
     graph = models.build(name, resolution)
-    loaded = execute.load(pocl, queue, graph, np.random.default_rng(0))
-    x = execute.random_input(graph, np.random.default_rng(1))
+    loaded = execute.load(cpu, queue, graph, np.random.default_rng(0))
+    x = models.random_input(graph, np.random.default_rng(1))
     loaded.run(queue, x)
     alone = [loaded.read(queue, node.id) for node in graph.nodes]
     steps = schedule.levels(graph)
@@ -319,11 +319,11 @@ def test_fusing_every_ready_set_is_bit_identical(pocl, queue, fusers, name, reso
         assert np.array_equal(loaded.read(queue, node.id), want), node.name
 
 
-def test_two_models_fused_together(pocl, queue, fusers):
+def test_two_models_fused_together(cpu, queue, fusers):
     """The multi-DNN case: two models' ready sets in lock step, each step one fused launch."""
     graphs = [models.build("mobilenet_v2", 33), models.build("squeezenet_v1", 47)]
-    loaded = [execute.load(pocl, queue, g, np.random.default_rng(i)) for i, g in enumerate(graphs)]
-    inputs = [execute.random_input(g, np.random.default_rng(9)) for g in graphs]
+    loaded = [execute.load(cpu, queue, g, np.random.default_rng(i)) for i, g in enumerate(graphs)]
+    inputs = [models.random_input(g, np.random.default_rng(9)) for g in graphs]
     alone = []
     for one, x in zip(loaded, inputs):
         one.run(queue, x)
@@ -333,15 +333,15 @@ def test_two_models_fused_together(pocl, queue, fusers):
     # Lenient: on PoCL a barrier kernel (softmax) runs on its own (DeviceQuirks).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", fusion.FusionWarning)
-        execute.run_together(queue, fusion.Fuser(pocl), loaded, steps)
+        execute.run_together(queue, fusion.Fuser(cpu), loaded, steps)
     for g, one in enumerate(loaded):
         for node in one.graph.nodes:
             assert np.array_equal(one.read(queue, node.id), alone[g][node.id]), node.name
 
 
-def test_groups_are_checked(pocl, queue, fusers):
+def test_groups_are_checked(cpu, queue, fusers):
     graph = models.build("squeezenet_v1", 39)
-    loaded = execute.load(pocl, queue, graph, np.random.default_rng(0))
+    loaded = execute.load(cpu, queue, graph, np.random.default_rng(0))
     order = [[i] for i in range(len(graph))]
     with pytest.raises(ValueError, match="before its inputs"):
         loaded.run_groups(queue, fusers["groups"], order[1:2] + order[:1] + order[2:])
@@ -355,8 +355,8 @@ def test_groups_are_checked(pocl, queue, fusers):
         loaded.run_groups(queue, fusers["groups"], dependent)
 
 
-def test_full_resolution_script_on_pocl(tmp_path):
-    """benchmarks/model_forward.py at Table 1's resolution (MobileNet-V2 on PoCL: ~1 s a pass)."""
+def test_full_resolution_script_on_the_cpu(tmp_path):
+    """benchmarks/model_forward.py at Table 1's resolution (MobileNet-V2 on the CPU device)."""
     out = tmp_path / "result.json"
     result = subprocess.run(
         [sys.executable, os.path.join(ROOT, "benchmarks", "model_forward.py"),

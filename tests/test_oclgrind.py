@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import fusion
-from fusion.testing import assert_equivalent
+from fusion.verify.testing import assert_equivalent
 
-from fusion import operators
+from fusion import ops as operators
 from zoo import ZOO, combined_factory
 
 pytestmark = pytest.mark.oclgrind

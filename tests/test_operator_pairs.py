@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import fusion
-from fusion import operators
-from fusion.testing import Output, assert_equivalent
+from fusion import ops as operators
+from fusion.verify.testing import Output, assert_equivalent
 
 #: kinds whose kernels use barriers and local memory (need real work-groups)
 BARRIER_KINDS = {"softmax"}
@@ -56,15 +56,15 @@ def library_kernels(context, kinds) -> list:
 
 @pytest.mark.parametrize("layout", ["groups", "wave"])
 @pytest.mark.parametrize("kinds", PAIRS, ids=["+".join(pair) for pair in PAIRS])
-def test_pair_fuses_bit_identical(pocl, fusers, layout, kinds):
+def test_pair_fuses_bit_identical(cpu, fusers, layout, kinds):
     fuser = fusers[layout]  # strict: raises instead of falling back to separate launches
-    kernels = library_kernels(pocl, kinds)
+    kernels = library_kernels(cpu, kinds)
     limit = fuser.quirks.max_barrier_kernels
     if limit is not None and sum(kind in BARRIER_KINDS for kind in kinds) > limit:
-        lenient = fusion.Fuser(pocl, layout=layout)
+        lenient = fusion.Fuser(cpu, layout=layout)
         with pytest.warns(fusion.FusionWarning, match="PoCL miscompiles"):
-            assert_equivalent(pocl, kernels, pair_factory(kinds), fuser=lenient)
+            assert_equivalent(cpu, kernels, pair_factory(kinds), fuser=lenient)
         return
     with warnings.catch_warnings():
         warnings.simplefilter("error", fusion.FusionWarning)
-        assert_equivalent(pocl, kernels, pair_factory(kinds), fuser=fuser)
+        assert_equivalent(cpu, kernels, pair_factory(kinds), fuser=fuser)

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 cl = pytest.importorskip("pyopencl")
 
-from fusion import operators as ops  # noqa: E402
-from fusion.resources import kernel_path, kernels_dir  # noqa: E402
+from fusion import ops  # noqa: E402
+from fusion.ops import KERNELS_DIR, kernel_path  # noqa: E402
 
 EXAMPLES = int(os.environ.get("OPERATOR_TEST_EXAMPLES", "15"))  # per kind; raise it to soak
 hyp = settings(max_examples=EXAMPLES, deadline=None,
@@ -29,24 +29,17 @@ hyp = settings(max_examples=EXAMPLES, deadline=None,
 
 
 @pytest.fixture(scope="module")
-def pocl():
-    """(context, queue) on PoCL's CPU device."""
-    try:
-        platforms = cl.get_platforms()
-    except cl.Error as error:  # no ICD at all
-        pytest.skip(f"no OpenCL platform: {error}")
-    platforms = [p for p in platforms if "Portable Computing Language" in p.name]
-    if not platforms:
-        pytest.skip("PoCL is not installed")
-    context = cl.Context(platforms[0].get_devices()[:1])
+def cpu(cpu):
+    """(context, queue) on the session's device (conftest's `cpu`: the default CPU device)."""
+    context = cpu
     queue = cl.CommandQueue(context)
     yield context, queue
     queue.finish()
 
 
-def check(pocl, kind, seed, **shape):
+def check(cpu, kind, seed, **shape):
     """Build, reset, run twice, compare with the reference; returns the operator."""
-    context, queue = pocl
+    context, queue = cpu
     op = ops.make(context, queue, kind, np.random.default_rng(seed), **shape)
     assert op.name == kind
     rtol, atol = op.tolerance
@@ -92,8 +85,8 @@ locals_2d = st.sampled_from([(8, 8), (4, 4), (16, 2), (1, 1)])
 @hyp
 @given(seed=seeds, n=batch, c=channels, oc=channels, h=spatial, w=spatial,
        stride=st.integers(1, 2), bias=st.booleans(), activation=activations, local=locals_2d)
-def test_conv2d_1x1(pocl, seed, **shape):
-    check(pocl, "conv2d_1x1", seed, **shape)
+def test_conv2d_1x1(cpu, seed, **shape):
+    check(cpu, "conv2d_1x1", seed, **shape)
 
 
 @st.composite
@@ -111,25 +104,25 @@ def windows(draw, max_kernel=5, dilate=True):
 @hyp
 @given(seed=seeds, n=batch, c=channels, window=windows(), bias=st.booleans(),
        activation=activations, local=locals_2d)
-def test_depthwise_conv2d(pocl, seed, window, **shape):
-    check(pocl, "depthwise_conv2d", seed, **window, **shape)
+def test_depthwise_conv2d(cpu, seed, window, **shape):
+    check(cpu, "depthwise_conv2d", seed, **window, **shape)
 
 
 @hyp
 @given(seed=seeds, n=batch, c=channels, window=windows(), bias=st.booleans(),
        activation=activations, local=locals_2d)
-def test_depthwise_conv2d_3x3_mobilenet_style(pocl, seed, window, **shape):
+def test_depthwise_conv2d_3x3_mobilenet_style(cpu, seed, window, **shape):
     """The MobileNet case: square 3x3, pad 1, stride 1 or 2, no dilation."""
     stride = window["stride"][0]
-    check(pocl, "depthwise_conv2d", seed, kernel=3, stride=stride, pad=1, dilation=1,
+    check(cpu, "depthwise_conv2d", seed, kernel=3, stride=stride, pad=1, dilation=1,
           h=window["h"], w=window["w"], **shape)
 
 
 @hyp
 @given(seed=seeds, n=batch, c=channels, oc=channels, window=windows(max_kernel=3),
        bias=st.booleans(), activation=activations, local=locals_2d)
-def test_conv2d(pocl, seed, window, **shape):
-    check(pocl, "conv2d", seed, **window, **shape)
+def test_conv2d(cpu, seed, window, **shape):
+    check(cpu, "conv2d", seed, **window, **shape)
 
 
 @st.composite
@@ -143,74 +136,74 @@ def pool_windows(draw):
 
 @hyp
 @given(seed=seeds, n=batch, c=channels, window=pool_windows(), local=locals_2d)
-def test_max_pool(pocl, seed, window, **shape):
-    check(pocl, "max_pool", seed, **window, **shape)
+def test_max_pool(cpu, seed, window, **shape):
+    check(cpu, "max_pool", seed, **window, **shape)
 
 
 @hyp
 @given(seed=seeds, n=batch, c=channels, window=pool_windows(), local=locals_2d)
-def test_avg_pool(pocl, seed, window, **shape):
-    check(pocl, "avg_pool", seed, **window, **shape)
+def test_avg_pool(cpu, seed, window, **shape):
+    check(cpu, "avg_pool", seed, **window, **shape)
 
 
 @hyp
 @given(seed=seeds, n=batch, c=channels, h=spatial, w=spatial,
        local=st.sampled_from([(16, 1), (4, 2), (1, 1)]))
-def test_global_avg_pool(pocl, seed, **shape):
-    check(pocl, "global_avg_pool", seed, **shape)
+def test_global_avg_pool(cpu, seed, **shape):
+    check(cpu, "global_avg_pool", seed, **shape)
 
 
 @hyp
 @given(seed=seeds, n=batch, c=channels, h=spatial, w=spatial, activation=activations,
        local=locals_2d)
-def test_eltwise_add(pocl, seed, **shape):
-    check(pocl, "eltwise_add", seed, **shape)
+def test_eltwise_add(cpu, seed, **shape):
+    check(cpu, "eltwise_add", seed, **shape)
 
 
 @hyp
 @given(seed=seeds, n=batch, c=st.integers(1, 40), h=st.integers(1, 5), w=st.integers(1, 5),
        local=st.sampled_from([1, 2, 4, 8, 16, 32, 64]))
-def test_softmax(pocl, seed, **shape):
-    op = check(pocl, "softmax", seed, **shape)
+def test_softmax(cpu, seed, **shape):
+    op = check(cpu, "softmax", seed, **shape)
     assert op.local_size == (shape["local"], 1, 1)
     assert f"-DLOCAL_SIZE={shape['local']}" in op.kernel.options
-    sums = op.read_outputs(pocl[1])[0].sum(axis=1)
+    sums = op.read_outputs(cpu[1])[0].sum(axis=1)
     np.testing.assert_allclose(sums, 1.0, rtol=1e-5)
 
 
 @hyp
 @given(seed=seeds, n=batch, c0=channels, c1=channels, h=spatial, w=spatial, local=locals_2d)
-def test_concat(pocl, seed, **shape):
-    check(pocl, "concat", seed, **shape)
+def test_concat(cpu, seed, **shape):
+    check(cpu, "concat", seed, **shape)
 
 
 @hyp
 @given(seed=seeds, n=st.integers(1, 3), c=st.integers(1, 64), oc=st.integers(1, 40),
        bias=st.booleans(), activation=activations,
        local=st.sampled_from([(16, 1), (4, 4), (1, 1)]))
-def test_fully_connected(pocl, seed, **shape):
-    check(pocl, "fully_connected", seed, **shape)
+def test_fully_connected(cpu, seed, **shape):
+    check(cpu, "fully_connected", seed, **shape)
 
 
 @hyp
 @given(seed=seeds, n=batch, c=channels, h=st.integers(1, 12), w=st.integers(1, 12),
        out_h=spatial, out_w=spatial, local=locals_2d)
-def test_resize_bilinear(pocl, seed, **shape):
-    check(pocl, "resize_bilinear", seed, **shape)
+def test_resize_bilinear(cpu, seed, **shape):
+    check(cpu, "resize_bilinear", seed, **shape)
 
 
 @hyp
 @given(seed=seeds, n=batch, c=channels, h=spatial, w=spatial, local=locals_2d)
-def test_nchw_to_nc4hw4(pocl, seed, **shape):
-    op = check(pocl, "nchw_to_nc4hw4", seed, **shape)
-    assert np.array_equal(op.read_outputs(pocl[1])[0], op.inputs["input"])  # exact copy
+def test_nchw_to_nc4hw4(cpu, seed, **shape):
+    op = check(cpu, "nchw_to_nc4hw4", seed, **shape)
+    assert np.array_equal(op.read_outputs(cpu[1])[0], op.inputs["input"])  # exact copy
 
 
 @hyp
 @given(seed=seeds, n=batch, c=channels, h=spatial, w=spatial, local=locals_2d)
-def test_nc4hw4_to_nchw(pocl, seed, **shape):
-    op = check(pocl, "nc4hw4_to_nchw", seed, **shape)
-    assert np.array_equal(op.read_outputs(pocl[1])[0], op.inputs["input"])  # exact copy
+def test_nc4hw4_to_nchw(cpu, seed, **shape):
+    op = check(cpu, "nc4hw4_to_nchw", seed, **shape)
+    assert np.array_equal(op.read_outputs(cpu[1])[0], op.inputs["input"])  # exact copy
 
 
 def test_every_kind_has_a_test():
@@ -223,10 +216,10 @@ def test_every_kind_has_a_test():
 # ----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", ops.KINDS)
-def test_example_shapes_and_launch(pocl, kind):
-    context, queue = pocl
+def test_example_shapes_and_launch(cpu, kind):
+    context, queue = cpu
     shape = ops.example_shapes(kind)
-    op = check(pocl, kind, 0, **shape)
+    op = check(cpu, kind, 0, **shape)
     global_size, local_size, args = op.launch()
     assert global_size == op.global_size and local_size == op.local_size
     assert len(global_size) == len(local_size) == len(op.real_global_size) in (2, 3)
@@ -239,7 +232,7 @@ def test_example_shapes_and_launch(pocl, kind):
     assert kernel.num_args == len(args)
     assert kernel.function_name == op.kernel.name
     assert all(any(o is a for a in args) for o in op.outputs)
-    assert op.kernel.filename and op.kernel.filename.startswith(str(kernels_dir()))
+    assert op.kernel.filename and op.kernel.filename.startswith(str(KERNELS_DIR))
     assert op.flops >= 0
     # the launch tuple is all a launch needs
     kernel(queue, global_size, local_size, *args).wait()
@@ -249,27 +242,27 @@ def test_example_shapes_and_launch(pocl, kind):
         assert np.isnan(raw).all()
 
 
-def test_make_rejects_unknown_kind(pocl):
+def test_make_rejects_unknown_kind(cpu):
     with pytest.raises(ValueError, match="unknown operator kind"):
-        ops.make(*pocl, "winograd", np.random.default_rng(0), c=1, h=1, w=1)
+        ops.make(*cpu, "winograd", np.random.default_rng(0), c=1, h=1, w=1)
 
 
-def test_make_rejects_bad_shapes(pocl):
+def test_make_rejects_bad_shapes(cpu):
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError):
-        ops.make(*pocl, "max_pool", rng, c=3, h=5, w=5, kernel=2, pad=2)  # pad >= kernel
+        ops.make(*cpu, "max_pool", rng, c=3, h=5, w=5, kernel=2, pad=2)  # pad >= kernel
     with pytest.raises(ValueError):
-        ops.make(*pocl, "depthwise_conv2d", rng, c=3, h=1, w=1, kernel=5, pad=0)  # no output
+        ops.make(*cpu, "depthwise_conv2d", rng, c=3, h=1, w=1, kernel=5, pad=0)  # no output
     with pytest.raises(ValueError):
-        ops.make(*pocl, "softmax", rng, c=3, local=12)  # not a power of two
+        ops.make(*cpu, "softmax", rng, c=3, local=12)  # not a power of two
     with pytest.raises(ValueError):
-        ops.make(*pocl, "conv2d_1x1", rng, c=3, oc=3, h=2, w=2, activation="gelu")
+        ops.make(*cpu, "conv2d_1x1", rng, c=3, oc=3, h=2, w=2, activation="gelu")
 
 
-def test_softmax_kernel_requires_its_local_size(pocl):
+def test_softmax_kernel_requires_its_local_size(cpu):
     """softmax_channel's result depends on its work-group size, so it declares it
     (reqd_work_group_size): another local size is refused at enqueue time."""
-    context, queue = pocl
+    context, queue = cpu
     op = ops.make(context, queue, "softmax", np.random.default_rng(0), c=30, h=2, w=2, local=8)
     assert "reqd_work_group_size(LOCAL_SIZE, 1, 1)" in op.kernel.source
     kernel = op.build()
@@ -278,8 +271,8 @@ def test_softmax_kernel_requires_its_local_size(pocl):
 
 
 @pytest.mark.parametrize("name", sorted(ops.MOBILENET_V2_LAYERS))
-def test_mobilenet_v2_layers(pocl, name):
-    context, queue = pocl
+def test_mobilenet_v2_layers(cpu, name):
+    context, queue = cpu
     spec = ops.MOBILENET_V2_LAYERS[name]
     assert spec["kind"] in ops.KINDS
     op = ops.make_layer(context, queue, name, np.random.default_rng(1))
@@ -322,11 +315,11 @@ def test_weight_packing_layouts():
     assert ops.bias_to_image_array(np.arange(5, dtype=np.float32)).shape == (1, 2, 4)
 
 
-KERNEL_FILES = sorted(p.name for p in kernels_dir().glob("*.cl"))
+KERNEL_FILES = sorted(p.name for p in KERNELS_DIR.glob("*.cl"))
 
 
 @pytest.mark.parametrize("filename", KERNEL_FILES)
-def test_kernel_source_conventions(pocl, filename):
+def test_kernel_source_conventions(cpu, filename):
     text = kernel_path(filename).read_text()
     assert "__constant sampler_t SAMPLER = CLK_NORMALIZED_COORDS_FALSE | CLK_ADDRESS_CLAMP | " \
            "CLK_FILTER_NEAREST;" in text
@@ -335,5 +328,5 @@ def test_kernel_source_conventions(pocl, filename):
     assert "DEAL_NON_UNIFORM_DIM" in text
     assert "atomic" not in text and "cl_khr_fp16" not in text  # deterministic, FP32 only
     assert not re.search(r"\bhalf([248]|16)?\s+\w|read_imageh|write_imageh", text)
-    context, _ = pocl
+    context, _ = cpu
     cl.Program(context, text).build(options=["-cl-std=CL1.2", "-Werror"])

@@ -3,9 +3,9 @@ import pytest
 from pycparser import c_ast
 
 from fusion import KernelSource, SourceError
-from fusion.codegen import item_source, to_source
-from fusion.parse import declared_names, parse_kernel
-from fusion.source import preprocess, split_options
+from fusion.compiler.codegen import item_source, to_source
+from fusion.compiler.parse import declared_names, parse_kernel
+from fusion.compiler.source import preprocess, split_options
 
 
 def parsed(source, name="k", options=(), filename="p.cl"):

@@ -59,6 +59,11 @@ def _run(context):
     return (got0, a.reshape(h0, w0).T.ravel()), (got1, b.reshape(h1, w1).T.ravel())
 
 
+def test_the_cpu_device_runs_two_barrier_branches_correctly(cpu):
+    for got, want in _run(cpu):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_two_barrier_branches(pocl, request):
     if DeviceQuirks.of(pocl.devices[0]).max_barrier_kernels is not None:
         request.applymarker(pytest.mark.xfail(strict=True, reason="PoCL defect"))

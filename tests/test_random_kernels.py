@@ -1,6 +1,6 @@
 """Random kernels (fusion.kernelgen), fused in groups of 2-4, against their separate launches.
 
-The CI-sized run: a few dozen hypothesis groups on PoCL, a few under Oclgrind. The long run is
+The CI-sized run: a few dozen hypothesis groups on the CPU device, a few under Oclgrind. The long run is
 scripts/fuzz.py (docs/FUZZING.md). Below them, the regressions the generator found, each with a
 hand-written kernel.
 """
@@ -11,9 +11,9 @@ from hypothesis import assume, given, settings, strategies as st
 
 import fusion
 from fusion import KernelSource
-from fusion.kernelgen import generate_group, random_groups, random_kernels
+from fusion.verify.kernelgen import generate_group, random_groups, random_kernels
 from fusion.runtime import DeviceQuirks
-from fusion.testing import EquivalenceError, Output, check_on_device
+from fusion.verify.testing import EquivalenceError, Output, check_on_device
 
 MF = cl.mem_flags
 
@@ -22,10 +22,11 @@ pytestmark = pytest.mark.filterwarnings("ignore::pyopencl.CompilerWarning")
 
 
 @pytest.fixture(scope="module")
-def cl2(pocl):
-    """Whether the device builds -cl-std=CL2.0 programs (PoCL and Oclgrind do, NVIDIA not)."""
+def cl2(cpu):
+    """Whether the device builds -cl-std=CL2.0 programs (Intel, PoCL and Oclgrind do, NVIDIA
+    not)."""
     try:
-        cl.Program(pocl, "__kernel void k(__global int *a) { a[0] = 1; }").build(
+        cl.Program(cpu, "__kernel void k(__global int *a) { a[0] = 1; }").build(
             options=["-cl-std=CL2.0"])
         return True
     except cl.Error:
@@ -33,8 +34,8 @@ def cl2(pocl):
 
 
 @pytest.fixture(scope="module")
-def pocl_fusers(pocl):
-    return {layout: fusion.Fuser(pocl, layout=layout, strict=True) for layout in ("groups", "wave")}
+def cpu_fusers(cpu):
+    return {layout: fusion.Fuser(cpu, layout=layout, strict=True) for layout in ("groups", "wave")}
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +47,17 @@ def grind(oclgrind):
 
 @settings(max_examples=30)
 @given(group=random_groups(), seed=st.integers(0, 2**32 - 1))
-def test_random_groups_match_separate_launches_on_pocl(pocl, pocl_fusers, cl2, group, seed):
-    """PoCL 3.0-rc2 miscompiles some kernels with barriers even alone (their results change from
-    run to run), so on PoCL the group is compared without them; Oclgrind checks them below.
-    (With --platform NVIDIA: there too, OpenCL 1.2 groups only.)"""
-    group = group.without_barrier_kernels()
+def test_random_groups_match_separate_launches_on_the_cpu(cpu, cpu_fusers, cl2, group, seed):
+    """Whole groups, barrier kernels included, in one launch. (With --platform for PoCL: PoCL
+    3.0-rc2 miscompiles some kernels with barriers even alone — their results change from run to
+    run — so there the group is compared without them; Oclgrind checks them below. With
+    --platform NVIDIA: OpenCL 1.2 groups only.)"""
+    if DeviceQuirks.of(cpu.devices[0]).max_barrier_kernels == 0:
+        group = group.without_barrier_kernels()
     assume(len(group.kernels) >= 2)
     assume(cl2 or not group.kernels[0].program_flags)
-    result = check_on_device(pocl, group.sources, group.factory(seed),
-                             fuser=pocl_fusers[group.layout])
+    result = check_on_device(cpu, group.sources, group.factory(seed),
+                             fuser=cpu_fusers[group.layout])
     assert result.launches == 1 and not result.alone
 
 
@@ -69,9 +72,9 @@ def test_random_groups_are_clean_under_oclgrind(grind, group):
 
 @settings(max_examples=15)
 @given(kernel=random_kernels())
-def test_generated_kernels_are_valid_opencl(pocl, cl2, kernel):
+def test_generated_kernels_are_valid_opencl(cpu, cl2, kernel):
     assume(cl2 or not kernel.program_flags)
-    program = cl.Program(pocl, kernel.kernel.source).build(options=list(kernel.kernel.options))
+    program = cl.Program(cpu, kernel.kernel.source).build(options=list(kernel.kernel.options))
     assert kernel.kernel.name in [k.function_name for k in program.all_kernels()]
 
 
@@ -94,7 +97,7 @@ def test_groups_agree_on_what_fusion_needs():
             assert len({tuple(size) + (1,) * (3 - len(size)) for size in real}) <= 1
 
 
-def test_the_check_catches_a_miscompile(pocl, monkeypatch):
+def test_the_check_catches_a_miscompile(cpu, monkeypatch):
     """The generated kernels notice a wrong builtin answer: fusing with get_global_size answered
     from the local size (a deliberate compiler bug; every 2-D and 3-D kernel computes its output
     index from it) makes the check fail."""
@@ -110,13 +113,13 @@ def test_the_check_catches_a_miscompile(pocl, monkeypatch):
         return len(group.kernels) >= 2 and any(telling(k) for k in group.kernels)
     seed = next(s for s in range(1000, 2000) if usable(s))
     group = generate_group(seed, cl2=False).without_barrier_kernels()
-    fuser = fusion.Fuser(pocl, layout=group.layout, strict=True)
-    check_on_device(pocl, group.sources, group.factory(seed), fuser=fuser)  # fine as it is
+    fuser = fusion.Fuser(cpu, layout=group.layout, strict=True)
+    check_on_device(cpu, group.sources, group.factory(seed), fuser=fuser)  # fine as it is
     monkeypatch.setitem(dialect.WORK_ITEM_BUILTINS, "get_global_size",
                         dialect.WorkItemBuiltin("local_size", True, 1))
     with pytest.raises(EquivalenceError, match="first difference at index"):
-        check_on_device(pocl, group.sources, group.factory(seed),
-                        fuser=fusion.Fuser(pocl, layout=group.layout, strict=True))
+        check_on_device(cpu, group.sources, group.factory(seed),
+                        fuser=fusion.Fuser(cpu, layout=group.layout, strict=True))
 
 
 # --- regressions the generator found ---------------------------------------------------------
@@ -181,6 +184,10 @@ def _run_one_barrier_branch(context):
     return host.tolist()
 
 
+def test_the_cpu_device_runs_the_one_barrier_branch_correctly(cpu):
+    assert _run_one_barrier_branch(cpu) == ONE_BARRIER_EXPECTED
+
+
 def test_pocl_miscompiles_one_barrier_branch(pocl, request):
     # (with --platform NVIDIA: NVIDIA's OpenCL runs it correctly, and this test passes there)
     """A canary: PoCL 3.0-rc2 evaluates the divergent condition after the barrier once per
@@ -239,8 +246,8 @@ def test_oclgrind_mis_executes_a_dense_switch(oclgrind):
     assert got == want
 
 
-def test_dense_switch_is_right_elsewhere(pocl, oclgrind):
-    got, want = _run_dense_switch(pocl)
+def test_dense_switch_is_right_elsewhere(cpu, oclgrind):
+    got, want = _run_dense_switch(cpu)
     assert got == want
     got, want = _run_dense_switch(oclgrind[0], ["-cl-opt-disable"])  # unoptimised: right
     assert got == want

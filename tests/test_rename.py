@@ -5,9 +5,9 @@ import pyopencl as cl
 import pytest
 
 from fusion import KernelSource, generate
-from fusion.codegen import item_source, to_source
-from fusion.parse import parse_kernel
-from fusion.rename import rename
+from fusion.compiler.codegen import item_source, to_source
+from fusion.compiler.parse import parse_kernel
+from fusion.compiler.rename import rename
 
 from zoo import ZOO
 
@@ -52,7 +52,7 @@ def test_identical_helpers_are_shared_once():
     assert "act(data_1[0]) * p_1.gain" in to_source(program.kernels[1].definition)
 
 
-def test_same_named_helpers_with_different_bodies(pocl):
+def test_same_named_helpers_with_different_bodies(cpu):
     scale, scale3 = ZOO["scale"].kernel, ZOO["scale3"].kernel  # `act` built with other -D values
     program = rename([parse_kernel(scale), parse_kernel(scale3)])
     text = items_text(program)
@@ -63,7 +63,7 @@ def test_same_named_helpers_with_different_bodies(pocl):
     assert "act_1(in_1[i])" in second and re.search(r"\bact\(", second) is None
     assert program.kernels[0].renames == {}
     assert program.kernels[1].renames["act"] == "act_1"
-    build(pocl, generate([scale, scale3], wave_size=8).source)
+    build(cpu, generate([scale, scale3], wave_size=8).source)
 
 
 def test_helper_calling_a_renamed_helper_is_renamed_too():
@@ -88,7 +88,7 @@ def test_parameters_are_renamed_only_on_collision():
     assert "dst2[0] = in_2[m];" in to_source(program.kernels[2].definition)
 
 
-def test_parameter_named_like_a_file_scope_item_of_another_kernel(pocl):
+def test_parameter_named_like_a_file_scope_item_of_another_kernel(cpu):
     # A parameter `TABLE` would shadow the other body's `__constant TABLE`: one side of the
     # collision is renamed (the later kernel's constant), not both.
     a = "__kernel void a(__global float *o, float TABLE) { o[0] = TABLE; }"
@@ -99,23 +99,23 @@ def test_parameter_named_like_a_file_scope_item_of_another_kernel(pocl):
     assert "__constant float TABLE_1[2]" in items_text(program)
     assert "p[0] = TABLE_1[1];" in to_source(program.kernels[1].definition)
     assert [k.renames for k in program.kernels] == [{}, {"TABLE": "TABLE_1"}]
-    build(pocl, fused_source((a, "a"), (b, "b")))
+    build(cpu, fused_source((a, "a"), (b, "b")))
 
     # The other order: still the constant is renamed, the parameter kept.
     program = renamed((b, "b"), (a, "a"))
     assert program.kernels[1].parameter_names == ("o", "TABLE")
     assert "p[0] = TABLE_0[1];" in to_source(program.kernels[0].definition)
-    build(pocl, fused_source((b, "b"), (a, "a")))
+    build(cpu, fused_source((b, "b"), (a, "a")))
 
 
-def test_parameter_named_like_a_builtin_another_body_calls(pocl):
+def test_parameter_named_like_a_builtin_another_body_calls(cpu):
     a = "__kernel void a(__global float *o, float max) { o[0] = max; }"
     b = "__kernel void b(__global float *out, float y) { out[0] = max(y, 0.0f); }"
     program = renamed((a, "a"), (b, "b"))
     assert program.kernels[0].parameter_names == ("o", "max_0")
     assert "o[0] = max_0;" in to_source(program.kernels[0].definition)
     assert "out[0] = max(y, 0.0f);" in to_source(program.kernels[1].definition)
-    build(pocl, fused_source((a, "a"), (b, "b")))
+    build(cpu, fused_source((a, "a"), (b, "b")))
 
 
 TYPES_A = """
@@ -146,7 +146,7 @@ __kernel void b(__global float4 *out, params_t p, float4 w, int gain)
 """
 
 
-def test_struct_tags_typedefs_enumerators_and_constants_are_renamed_consistently(pocl):
+def test_struct_tags_typedefs_enumerators_and_constants_are_renamed_consistently(cpu):
     program = renamed((TYPES_A, "a"), (TYPES_B, "b"))
     text = items_text(program)
     b = to_source(program.kernels[1].definition)
@@ -160,7 +160,7 @@ def test_struct_tags_typedefs_enumerators_and_constants_are_renamed_consistently
     a = to_source(program.kernels[0].definition)
     assert "enum mode m = FAST;" in a and "struct point q" in a and "act(p.gain)" in a
     assert program.kernels[0].renames == {}
-    build(pocl, fused_source((TYPES_A, "a"), (TYPES_B, "b")))
+    build(cpu, fused_source((TYPES_A, "a"), (TYPES_B, "b")))
 
 
 def test_member_names_and_swizzles_are_never_renamed():
@@ -180,14 +180,14 @@ def test_member_names_do_not_count_as_collisions():
     assert program.kernels[1].parameter_names == ("out_1", "p_1", "w", "gain")
 
 
-def test_enum_tag_collision_compiles(pocl):
+def test_enum_tag_collision_compiles(cpu):
     # Regression: enum tags were not renamed (Renamer had no visit_Enum), so two different
     # `enum mode` definitions reached the compiler.
     a = "enum mode { ON = 1 };\n__kernel void a(__global int *o) { enum mode m = ON; o[0] = m; }"
     b = "enum mode { OFF = 0 };\n__kernel void b(__global int *p) { enum mode m = OFF; p[0] = m; }"
     source = fused_source((a, "a"), (b, "b"))
     assert "enum mode_1\n" in source and "enum mode_1 m = OFF;" in source
-    build(pocl, source)
+    build(cpu, source)
 
 
 def test_rename_leaves_the_parsed_trees_alone():
@@ -208,7 +208,7 @@ def test_fresh_names_avoid_existing_names():
 
 
 @pytest.mark.parametrize("names", [("scale", "scale3", "table"), ("scale", "scale")])
-def test_zoo_groups_compile(pocl, names):
+def test_zoo_groups_compile(cpu, names):
     source = generate([ZOO[n].kernel for n in names], wave_size=8).source
-    build(pocl, source)
+    build(cpu, source)
     assert count(r"float act\(", source) == 1

@@ -1,4 +1,5 @@
-"""A built wheel carries templates/ and kernels/ and works from a fresh virtual environment."""
+"""A built wheel carries the template and the kernel library and works from a fresh virtual
+environment."""
 import json
 import os
 import subprocess
@@ -30,16 +31,16 @@ def test_wheel_contains_templates_and_kernels(fresh_install):
     import zipfile
     _, work, wheel = fresh_install
     names = zipfile.ZipFile(work / wheel).namelist()
-    assert "fusion/_templates/fused.cl.j2" in names
-    assert "fusion/_kernels/conv2d_1x1.cl" in names
-    assert "fusion/_kernels/softmax.cl" in names
+    assert "fusion/compiler/templates/fused.cl.j2" in names
+    assert "fusion/ops/kernels/conv2d_1x1.cl" in names
+    assert "fusion/ops/kernels/softmax.cl" in names
 
 
 def test_generate_from_a_fresh_environment(fresh_install, tmp_path):
     python, _, _ = fresh_install
     script = (
-        "import fusion, fusion.resources as r\n"
-        "k = r.kernels_dir()\n"
+        "import fusion, fusion.ops as r\n"
+        "k = r.KERNELS_DIR\n"
         "assert 'site-packages' in str(k), k\n"
         "a = fusion.KernelSource.from_file(k / 'conv2d_1x1.cl', 'conv2d_1x1', ['-DRELU6'])\n"
         "b = fusion.KernelSource.from_file(k / 'softmax.cl', 'softmax_channel')\n"
@@ -52,7 +53,7 @@ def test_generate_from_a_fresh_environment(fresh_install, tmp_path):
 
 def test_command_line_from_a_fresh_environment(fresh_install, tmp_path):
     python, _, _ = fresh_install
-    kernels = os.path.join(ROOT, "kernels")
+    kernels = os.path.join(ROOT, "fusion", "ops", "kernels")
     out = tmp_path / "fused.cl"
     result = subprocess.run(
         [python, "-m", "fusion", "generate",

@@ -13,7 +13,7 @@ import pyopencl as cl
 from hypothesis import strategies as st
 
 from fusion import KernelSource
-from fusion.testing import Output
+from fusion.verify.testing import Output
 
 MF = cl.mem_flags
 
@@ -45,7 +45,7 @@ class ZooKernel:
         """The kernel at this shape (a library operator's build options depend on its shape)."""
         if self.kernel is not None:
             return self.kernel
-        from fusion import operators
+        from fusion import ops as operators
         return operators.make(context, queue, self.name.split(":", 1)[1],
                               np.random.default_rng(0), **shape).kernel
 
@@ -321,9 +321,9 @@ ZOO = {
 }
 
 
-# --- the operator library (kernels/), at small random shapes ----------------------------------
+# --- the operator library (fusion/ops/kernels/), at small random shapes ----------------------------------
 def _library_shapes(kind):
-    from fusion import operators
+    from fusion import ops as operators
     base = operators.example_shapes(kind)
     draws = {}
     for key in ("c", "c0", "c1", "oc"):
@@ -339,7 +339,7 @@ def _library_shapes(kind):
 
 def _make_library(kind):
     def make(context, queue, shape, rng):
-        from fusion import operators
+        from fusion import ops as operators
         op = operators.make(context, queue, kind, rng, **shape)
         op.reset_outputs(queue)
         return op.launch(), [Output(0, f"output {j}", memory) for j, memory in enumerate(op.outputs)]
@@ -347,7 +347,7 @@ def _make_library(kind):
 
 
 def _library_zoo():
-    from fusion import operators
+    from fusion import ops as operators
     zoo = {}
     for kind in operators.KINDS:
         shapes = _library_shapes(kind)

@@ -1,6 +1,8 @@
 """Stage 6, render: the fused kernel's OpenCL C text from templates/fused.cl.j2.
 
-Python decides every name, expression and value; the template only places them.
+Python decides every name, expression and value; the template only places them. Names and
+layout lanes come from fusion/abi.py (NAMES, COMPONENTS), which the runtime and the manifest
+read too.
 """
 from __future__ import annotations
 
@@ -10,33 +12,31 @@ import textwrap
 
 import jinja2
 
-from . import dialect
+from .. import dialect
+from ..abi import COMPONENTS, LANES, LAYOUT_TYPE, LOW_HALF_TYPE, NAMES, padded_values
+from ..plan.layout import Layout
 from .codegen import Generator, item_source
-from .layout import LAYOUT_TYPE, Layout, padded_values
-from .resources import templates_dir
-from .rewrite import (LOCAL_UNION, WORKITEM, WORKITEM_QUALIFIERS, WORKITEM_TYPE, RewrittenProgram,
-                      accessor_name)
+from .rewrite import WORKITEM_QUALIFIERS, RewrittenProgram
 
 VERSION = "0.1.0"
 
 _SELECTORS = {"groups": "get_group_id(0)", "wave": "get_global_id(0)"}
+_LANE = COMPONENTS
 _DESCRIPTIONS = {
-    "groups": ("1-D NDRange; each sub-kernel owns a contiguous run of work-groups (none shared).",
-               "first work-group"),
-    "wave": ("sub-kernels side by side along dimension 0, each padded to the wave size.",
-             "dimension-0 offset"),
+    "groups": "1-D NDRange; each sub-kernel owns a contiguous run of work-groups (none shared).",
+    "wave": "sub-kernels side by side along dimension 0, each padded to the wave size.",
 }
 
 
 @functools.lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+    return jinja2.Environment(loader=jinja2.PackageLoader(__package__, "templates"),
                               undefined=jinja2.StrictUndefined, trim_blocks=True,
                               lstrip_blocks=True, keep_trailing_newline=True)
 
 
 def layout_argument(index: int) -> str:
-    return f"pf_layout_{index}"
+    return NAMES.layout_argument(index)
 
 
 def _layout_constant(values) -> str:
@@ -44,33 +44,36 @@ def _layout_constant(values) -> str:
 
 
 def _prologue(kind: str, real: bool, layout: str, value: str) -> list[str]:
-    L = layout
+    L, n, W = layout, NAMES, NAMES.workitem_type
+    g0, g1, g2 = (f"{L}.{_LANE[f'global_size_{d}']}" for d in range(3))
+    l0, l1 = (f"{L}.{_LANE[f'local_size_{d}']}" for d in range(2))
+    begin, used = f"{L}.{_LANE['begin']}", f"{L}.{_LANE['items_per_group']}"
     if kind == "groups" and not real:
         return [
-            f"if (get_local_id(0) >= {L}.s8) return;  /* work-items this sub-kernel leaves idle */",
+            f"if (get_local_id(0) >= {used}) return;  /* work-items this sub-kernel leaves idle */",
             "size_t pf_x, pf_y, pf_z;",
-            f"if (!pf_virtual_position({L}.lo, {L}.s8, get_group_id(0) - {L}.s6, get_local_id(0),",
+            f"if (!{n.virtual_position}({L}.lo, {used}, get_group_id(0) - {begin}, get_local_id(0),",
             "                         &pf_x, &pf_y, &pf_z)) return;  /* padding */",
-            f"const {WORKITEM_TYPE} {value} = pf_virtual_workitem({L}.lo, pf_x, pf_y, pf_z);",
+            f"const {W} {value} = {n.virtual_workitem}({L}.lo, pf_x, pf_y, pf_z);",
         ]
     if kind == "groups":
         return [
-            f"const size_t pf_group = get_group_id(0) - {L}.s6, pf_local_item = get_local_id(0);",
-            f"const size_t pf_groups_x = {L}.s0 / {L}.s3, pf_groups_y = {L}.s1 / {L}.s4;",
-            f"const {WORKITEM_TYPE} {value} = pf_real_workitem({L}.lo,",
+            f"const size_t pf_group = get_group_id(0) - {begin}, pf_local_item = get_local_id(0);",
+            f"const size_t pf_groups_x = {g0} / {l0}, pf_groups_y = {g1} / {l1};",
+            f"const {W} {value} = {n.real_workitem}({L}.lo,",
             "    pf_group % pf_groups_x, pf_group / pf_groups_x % pf_groups_y, "
             "pf_group / pf_groups_x / pf_groups_y,",
-            f"    pf_local_item % {L}.s3, pf_local_item / {L}.s3 % {L}.s4, pf_local_item / {L}.s3 / {L}.s4);",
+            f"    pf_local_item % {l0}, pf_local_item / {l0} % {l1}, pf_local_item / {l0} / {l1});",
         ]
-    bounds = (f"if (get_global_id(0) - {L}.s6 >= {L}.s0 || get_global_id(1) >= {L}.s1 || "
-              f"get_global_id(2) >= {L}.s2) return;  /* padding */")
+    bounds = (f"if (get_global_id(0) - {begin} >= {g0} || get_global_id(1) >= {g1} || "
+              f"get_global_id(2) >= {g2}) return;  /* padding */")
     if not real:
         return [bounds,
-                f"const {WORKITEM_TYPE} {value} = pf_virtual_workitem({L}.lo, get_global_id(0) - "
-                f"{L}.s6, get_global_id(1), get_global_id(2));"]
+                f"const {W} {value} = {n.virtual_workitem}({L}.lo, get_global_id(0) - "
+                f"{begin}, get_global_id(1), get_global_id(2));"]
     return [bounds,
-            f"const {WORKITEM_TYPE} {value} = pf_real_workitem({L}.lo, get_group_id(0) - {L}.s6 / "
-            f"{L}.s3, get_group_id(1), get_group_id(2),",
+            f"const {W} {value} = {n.real_workitem}({L}.lo, get_group_id(0) - {begin} / "
+            f"{l0}, get_group_id(1), get_group_id(2),",
             "    get_local_id(0), get_local_id(1), get_local_id(2));"]
 
 
@@ -78,7 +81,7 @@ def _branch(index: int, count: int) -> str:
     """The line opening sub-kernel index's branch: `if (pf_selector < <next begin>) {` ..."""
     opening = "{" if index == 0 else "} else {"
     if index + 1 < count:
-        condition = f"if (pf_selector < {layout_argument(index + 1)}.s6) {{"
+        condition = f"if ({NAMES.selector} < {layout_argument(index + 1)}.{_LANE['begin']}) {{"
         opening = condition if index == 0 else "} else " + condition
     return opening
 
@@ -107,7 +110,7 @@ def render(program: RewrittenProgram, *, kernel_name: str, layout_kind: str,
             if getattr(decl, "name", None):
                 parameters.append(generator.visit(decl))
         real = real_work_groups[index]
-        value = f"pf_workitem_{index}"
+        value = NAMES.workitem_value(index)
         sub_kernels.append(dict(
             index=index,
             name=parsed.name,
@@ -127,32 +130,35 @@ def render(program: RewrittenProgram, *, kernel_name: str, layout_kind: str,
     accessors = []
     for builtin in sorted(program.builtins):
         spec = dialect.WORK_ITEM_BUILTINS[builtin]
-        accessors.append(_Accessor(accessor_name(builtin), spec.field, spec.per_dim,
+        accessors.append(_Accessor(NAMES.accessor(builtin), spec.field, spec.per_dim,
                                    spec.out_of_range,
                                    "uint" if builtin == "get_work_dim" else "size_t"))
     local_members = [dict(name=k.local_member,
                           declarations=[generator.visit(d) for d in k.local_declarations])
                      for k in program.kernels if k.local_declarations]
-    description, begin = _DESCRIPTIONS[layout_kind]
+    description = _DESCRIPTIONS[layout_kind]
     return _environment().get_template("fused.cl.j2").render(
         version=VERSION,
         layout_type=LAYOUT_TYPE,
         kernel_name=kernel_name,
         layout_kind=layout_kind,
         layout_description=description,
-        begin_description=begin,
-        layout_values_note=("Baked in as constants (this binary serves one shape only)."
-                            if baked else "Passed as kernel arguments pf_layout_<i>."),
+        layout_values_note=("baked in as constants: this binary serves one shape only"
+                            if baked else f"passed as kernel arguments {NAMES.prefix}layout_<i>"),
         sub_kernels=sub_kernels,
         program_flags=" ".join(program_flags),
         pragmas=pragmas,
-        workitem_type=WORKITEM_TYPE,
-        workitem_pointee=" ".join(WORKITEM_QUALIFIERS) + " " + WORKITEM_TYPE,
-        workitem=WORKITEM,
+        workitem_type=NAMES.workitem_type,
+        workitem_pointee=" ".join(WORKITEM_QUALIFIERS) + " " + NAMES.workitem_type,
+        workitem=NAMES.workitem_pointer,
+        names=NAMES,
+        lane=_LANE,
+        lanes=LANES,
+        low_half_type=LOW_HALF_TYPE,
         accessors=accessors,
         items=[item_source(item).rstrip("\n") for item in program.items],
         local_members=local_members,
-        local_union=LOCAL_UNION,
-        selector="pf_selector",
+        local_union=NAMES.local_union,
+        selector=NAMES.selector,
         selector_expression=_SELECTORS[layout_kind],
     )

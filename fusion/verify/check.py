@@ -43,10 +43,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import dialect
-from .errors import FusionError
-from .layout import DEFAULT_LAYOUT, LAYOUTS
-from .source import KernelSource
+from .. import dialect
+from ..errors import FusionError
+from ..plan.layout import DEFAULT_LAYOUT, LAYOUTS
+from ..compiler.source import KernelSource
 
 FILLS = ("random", "zeros", "iota", "output", "inout")
 
@@ -79,14 +79,11 @@ class LaunchSpec:
 
 
 def _scalar_type(c_type: str) -> tuple[np.dtype, int]:
-    """(element dtype, lanes) of a scalar or vector OpenCL type name."""
-    if c_type in dialect.SCALAR_DTYPES:
-        return np.dtype(dialect.SCALAR_DTYPES[c_type]), 1
-    vector = dialect.vector_type(c_type)
-    if vector is not None:
-        base, width = vector
-        return np.dtype(dialect.SCALAR_DTYPES[base]), 4 if width == 3 else width
-    raise SpecError(f"unknown OpenCL type '{c_type}'")
+    """(element dtype, storage lanes) of a scalar or vector OpenCL type name."""
+    by_value = dialect.c_type(c_type)
+    if by_value is None:
+        raise SpecError(f"unknown OpenCL type '{c_type}'")
+    return by_value.dtype, by_value.storage_lanes
 
 
 def _sizes(text: str, what: str) -> tuple[int, ...]:
@@ -198,7 +195,7 @@ def load_spec(path: str) -> tuple[list[LaunchSpec], str | None]:
 
 def factory_for(launches: Sequence[LaunchSpec], seed: int):
     """A launch factory (fusion.testing) building every argument afresh from one seed."""
-    from .parse import parse_kernel
+    from ..compiler.parse import parse_kernel
 
     def make(context, queue):
         import pyopencl as cl
@@ -294,7 +291,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def command(args) -> int:
     """`python -m fusion check` (fusion/cli.py delegates here)."""
-    from .cli import kernel_spec
     try:
         if args.spec:
             if args.kernels or args.launches:
@@ -306,7 +302,7 @@ def command(args) -> int:
             if len(args.kernels) != len(args.launches):
                 raise SpecError(f"{len(args.kernels)} kernels (-k) but {len(args.launches)} "
                                 "launches (--launch): give one launch per kernel")
-            launches = [parse_launch(kernel_spec(k), text)
+            launches = [parse_launch(KernelSource.from_spec(k), text)
                         for k, text in zip(args.kernels, args.launches)]
             layout = None
         return run(launches, layout=args.layout or layout, oclgrind=args.oclgrind,

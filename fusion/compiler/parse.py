@@ -15,9 +15,11 @@ from pycparser import c_ast
 from pycparser.c_parser import Coord, ParseError
 from pycparserext.ext_c_parser import FuncDeclExt, OpenCLCParser
 
-from . import dialect
+from .. import dialect
+from ..abi import RESERVED_PREFIX
 from .codegen import to_source
-from .errors import Location, SourceError, UnsupportedError
+from ..errors import Location, SourceError, UnsupportedError
+from ..plan.layout import SubKernelNeeds
 from .source import KernelSource, preprocess, split_options
 
 
@@ -67,9 +69,14 @@ class ParsedKernel:
     @property
     def uses_work_groups(self) -> bool:
         """True when the kernel's result can depend on its local size at all."""
-        group_builtins = {"get_local_id", "get_group_id", "get_local_size", "get_num_groups",
-                          "get_enqueued_local_size", "get_local_linear_id"}
-        return self.needs_real_work_groups or bool(self.work_item_builtins & group_builtins)
+        return self.needs_real_work_groups or bool(self.work_item_builtins
+                                                   & dialect.WORK_GROUP_BUILTINS)
+
+    @property
+    def needs(self) -> SubKernelNeeds:
+        """What the planner needs to know of this kernel."""
+        return SubKernelNeeds(self.name, self.needs_real_work_groups, self.uses_work_groups,
+                              self.required_local_size)
 
 
 def location_of(node: c_ast.Node, fallback: str = "<source>") -> Location:
@@ -79,6 +86,14 @@ def location_of(node: c_ast.Node, fallback: str = "<source>") -> Location:
     return Location(coord.file or fallback, coord.line or 0, coord.column or 1)
 
 
+class _LocatedParseError(ParseError):
+    """pycparser's ParseError, with its Coord and message kept as fields."""
+
+    def __init__(self, msg: str, coord):
+        super().__init__(f"{coord}: {msg}")
+        self.msg, self.coord = msg, coord
+
+
 class _Parser(OpenCLCParser):
     """pycparserext's OpenCL parser, placing every syntax error at a token."""
 
@@ -86,7 +101,7 @@ class _Parser(OpenCLCParser):
         if not isinstance(coord, Coord):
             tok = self._peek()
             coord = self._tok_coord(tok) if tok is not None else coord
-        raise ParseError(f"{coord}: {msg}")
+        raise _LocatedParseError(msg, coord)
 
 
 _LOCATED_MESSAGE = re.compile(r"^(?P<file>.*?):(?P<line>\d+)(?::(?P<col>\d+))?: (?P<msg>.*)$", re.S)
@@ -122,15 +137,21 @@ def parse_translation_unit(kernel: KernelSource) -> c_ast.FileAST:
     text = preprocess(kernel)
     try:
         return _parse_text(text, kernel.display_name)
-    except ParseError as error:
+    except _LocatedParseError as error:
+        if isinstance(error.coord, Coord):
+            location = location_of(error, kernel.display_name)
+        else:
+            location = Location(kernel.display_name, 0, 0)
+        message = error.msg
+    except ParseError as error:  # raised by pycparser without a coord: its text is all there is
         match = _LOCATED_MESSAGE.match(str(error))
         if not match:
             raise SourceError(f"syntax error: {error}", Location(kernel.display_name, 0, 0)) from None
         location = Location(match["file"], int(match["line"]), int(match["col"] or 1))
         message = match["msg"]
-        if message.startswith("before:"):
-            message = f"syntax error {message}"
-        raise SourceError(message, location, source_text=_text_for(kernel, location)) from None
+    if message.startswith("before:"):
+        message = f"syntax error {message}"
+    raise SourceError(message, location, source_text=_text_for(kernel, location))
 
 
 def _text_for(kernel: KernelSource, location: Location) -> str | None:
@@ -358,7 +379,7 @@ def _check_reserved_names(kernel: KernelSource, node: c_ast.Node) -> None:
             name = child.name
         elif isinstance(child, (c_ast.Decl, c_ast.TypeDecl)):
             name = getattr(child, "name", None) or getattr(child, "declname", None)
-        if name and name.startswith(dialect.RESERVED_PREFIX):
+        if name and name.startswith(RESERVED_PREFIX):
             offenders.append((name, child))
     if offenders:
         # Report the first occurrence in the source (usually the declaration), not whichever
@@ -368,7 +389,7 @@ def _check_reserved_names(kernel: KernelSource, node: c_ast.Node) -> None:
             return location.line, location.column
         name, child = min(offenders, key=position)
         raise _unsupported(kernel, child, f"the identifier '{name}' uses the prefix "
-                                          f"'{dialect.RESERVED_PREFIX}' reserved for fused code")
+                                          f"'{RESERVED_PREFIX}' reserved for fused code")
 
 
 def _parameter_decls(definition: c_ast.FuncDef) -> list[c_ast.Decl]:

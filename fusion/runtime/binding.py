@@ -5,17 +5,16 @@ Only the runtime uses this module; it needs pyopencl.
 """
 from __future__ import annotations
 
-import functools
 import numbers
 
 import numpy as np
 import pyopencl as cl
 import pyopencl.cltypes as cltypes
 
-from . import dialect
-from .errors import LaunchError, with_source_line
-from .layout import padded_values
-from .parse import Parameter
+from .. import dialect
+from ..abi import padded_values
+from ..compiler.parse import Parameter
+from ..errors import LaunchError
 
 
 class _Where:
@@ -28,18 +27,18 @@ class _Where:
 
     def __format__(self, spec) -> str:
         p = self.parameter
-        return (f"{p.location}: sub-kernel '{self.sub_kernel}', argument {self.index} "
-                f"'{p.name}' ({p.type_text})")
+        return (f"sub-kernel '{self.sub_kernel}', argument {self.index} '{p.name}' "
+                f"({p.type_text})")
 
 
 def convert_argument(sub_kernel: str, index: int, parameter: Parameter, value,
                      source_text: str | None = None):
-    """The object to hand to pyopencl for one argument, or a LaunchError saying what is wrong
-    (with the parameter's declaration line, read from source_text or from its file)."""
+    """The object to hand to pyopencl for one argument, or a LaunchError saying what is wrong,
+    located at the parameter's declaration (its line read from source_text or from its file)."""
     try:
         return _convert(sub_kernel, index, parameter, value)
     except LaunchError as error:
-        raise LaunchError(with_source_line(str(error), parameter.location, source_text)) from None
+        raise LaunchError(error.message, parameter.location, source_text=source_text) from None
 
 
 def _convert(sub_kernel: str, index: int, parameter: Parameter, value):
@@ -68,41 +67,32 @@ def _convert(sub_kernel: str, index: int, parameter: Parameter, value):
     return convert_scalar(where, parameter.base_type, value)
 
 
-@functools.lru_cache(maxsize=None)
-def _scalar_type(c_type: str) -> tuple[str, np.dtype | None]:
-    """The C type without qualifiers, and its numpy dtype if it is a plain scalar (cached:
-    binding runs on every launch)."""
-    c_type = " ".join(word for word in c_type.split() if word not in ("const", "volatile"))
-    dtype = dialect.SCALAR_DTYPES.get(c_type)
-    return c_type, (np.dtype(dtype) if dtype is not None else None)
-
-
 def convert_scalar(where: str, c_type: str, value):
-    c_type, dtype = _scalar_type(c_type)
-    if dtype is not None:
+    by_value = dialect.c_type(c_type)
+    if by_value is None:
+        if isinstance(value, (np.generic, np.ndarray, bytes)):
+            return value  # a struct passed by value: the caller supplies its bytes
+        raise LaunchError(f"{where}: cannot pass a {type(value).__name__} for type {c_type}")
+    dtype = by_value.dtype
+    if not by_value.is_vector:
         if type(value) is dtype.type:
             return value  # already the parameter's type: the common case
-        return _number(where, c_type, dtype, value)
-    vector = dialect.vector_type(c_type)
-    if vector is not None:
-        base, width = vector
-        dtype = getattr(cltypes, c_type, None)
-        if dtype is None:
-            raise LaunchError(f"{where}: vector type {c_type} is not available in pyopencl")
-        if isinstance(value, np.ndarray) and value.dtype == dtype:
-            return value
-        lanes = np.asarray(value).ravel() if not isinstance(value, np.void) else None
-        if lanes is None or len(lanes) != width:
-            raise LaunchError(f"{where} expects {width} values for {c_type}, got {value!r}")
-        scalar = np.dtype(dialect.SCALAR_DTYPES[base])
-        converted = [_number(where, base, scalar, lane.item()) for lane in lanes]
-        result = np.zeros((), dtype)
-        for i, lane in enumerate(converted):
-            result[f"s{i}" if width > 4 else "xyzw"[i]] = lane
-        return result
-    if isinstance(value, (np.generic, np.ndarray, bytes)):
-        return value  # a struct passed by value: the caller supplies its bytes
-    raise LaunchError(f"{where}: cannot pass a {type(value).__name__} for type {c_type}")
+        return _number(where, by_value.name, dtype, value)
+    vector_dtype = getattr(cltypes, by_value.name, None)
+    if vector_dtype is None:
+        raise LaunchError(f"{where}: vector type {by_value.name} is not available in pyopencl")
+    if isinstance(value, np.ndarray) and value.dtype == vector_dtype:
+        return value
+    lanes = np.asarray(value).ravel() if not isinstance(value, np.void) else None
+    width = by_value.width
+    if lanes is None or len(lanes) != width:
+        raise LaunchError(f"{where} expects {width} values for {by_value.name}, got {value!r}")
+    base, _ = dialect.vector_type(by_value.name)
+    converted = [_number(where, base, dtype, lane.item()) for lane in lanes]
+    result = np.zeros((), vector_dtype)
+    for i, lane in enumerate(converted):
+        result[f"s{i}" if width > 4 else "xyzw"[i]] = lane
+    return result
 
 
 def _number(where: str, c_type: str, dtype: np.dtype, value):

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from pcpp import Preprocessor
 
-from .errors import SourceError, Location
+from .. import dialect
+from ..errors import Location, SourceError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +41,19 @@ class KernelSource:
         with open(path, encoding="utf-8") as f:
             return cls(f.read(), name, options, filename=os.fspath(path))
 
+    @classmethod
+    def from_spec(cls, text: str) -> "KernelSource":
+        """FILE:NAME[:OPTIONS], as the command line takes it (fusion/ops/kernels/conv2d_1x1.cl:
+        conv2d_1x1:-DRELU); SourceError when it is malformed or the file does not exist."""
+        parts = text.split(":", 2)
+        if len(parts) < 2 or not parts[0] or not parts[1]:
+            raise SourceError(f"expected FILE:NAME[:OPTIONS], got '{text}'")
+        path, name = parts[0], parts[1]
+        options = parts[2] if len(parts) == 3 else ""
+        if not os.path.isfile(path):
+            raise SourceError(f"{path}: no such file")
+        return cls.from_file(path, name, [options] if options else [])
+
     @property
     def display_name(self) -> str:
         return self.filename or "<source>"
@@ -58,25 +72,23 @@ class BuildOptions:
 def split_options(options: Sequence[str]) -> BuildOptions:
     """Sort build options into `-D`, `-U`, `-I` (preprocessing) and the rest (program flags)."""
     defines, undefines, include_dirs, program_flags = [], [], [], []
+    targets = dict(zip(dialect.PREPROCESSOR_OPTIONS, (defines, undefines, include_dirs)))
     words = list(options)
     i = 0
     while i < len(words):
         word = words[i]
-        for prefix, target in (("-D", defines), ("-U", undefines), ("-I", include_dirs)):
-            if word.startswith(prefix):
-                value = word[len(prefix):]
-                if not value:  # "-D NAME" written as two words
-                    i += 1
-                    value = words[i] if i < len(words) else ""
-                if target is defines:
-                    name, eq, definition = value.partition("=")
-                    target.append((name, definition if eq else None))
-                else:
-                    target.append(value)
-                break
-        else:
-            program_flags.append(word)
         i += 1
+        if dialect.is_program_flag(word):
+            program_flags.append(word)
+            continue
+        prefix, value = word[:2], word[2:]
+        if not value and i < len(words):  # "-D NAME" written as two words
+            value, i = words[i], i + 1
+        if prefix == "-D":
+            name, eq, definition = value.partition("=")
+            defines.append((name, definition if eq else None))
+        else:
+            targets[prefix].append(value)
     return BuildOptions(tuple(defines), tuple(undefines), tuple(include_dirs), tuple(program_flags))
 
 

@@ -25,19 +25,20 @@ import dataclasses
 
 from pycparser import c_ast
 
-from . import dialect
-from .errors import UnsupportedError
+from .. import dialect
+from ..abi import NAMES
+from ..errors import UnsupportedError
 from .parse import calls, clone, location_of
 from .rename import RenamedKernel, RenamedProgram
 
-WORKITEM = "pf_wi"          # the pointer to the sub-kernel's work-item record
-WORKITEM_TYPE = "pf_workitem"
+WORKITEM = NAMES.workitem_pointer      # the pointer to the sub-kernel's work-item record
+WORKITEM_TYPE = NAMES.workitem_type
 # The record lives in private memory. Under -cl-std=CL2.0 an unqualified pointer is a generic
 # one, and taking a private object's address then needs an address-space cast that some
 # implementations cannot execute (Oclgrind: "Unsupported instruction: addrspacecast"), so every
 # pointer to it says __private.
 WORKITEM_QUALIFIERS = ("const", "__private")
-LOCAL_UNION = "pf_local"
+LOCAL_UNION = NAMES.local_union
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,10 +58,6 @@ class RewrittenProgram:
     items: tuple[c_ast.Node, ...]
     kernels: tuple[RewrittenKernel, ...]
     builtins: frozenset[str]                 # the builtins some sub-kernel uses
-
-
-def accessor_name(builtin: str) -> str:
-    return f"pf_{builtin}"
 
 
 def rewrite(program: RenamedProgram) -> RewrittenProgram:
@@ -113,7 +110,7 @@ class _BuiltinRewriter(c_ast.NodeVisitor):
         args = list(node.args.exprs) if node.args is not None else []
         if name in dialect.WORK_ITEM_BUILTINS:
             self.used.add(name)
-            node.name = c_ast.ID(accessor_name(name), node.name.coord)
+            node.name = c_ast.ID(NAMES.accessor(name), node.name.coord)
             node.args = c_ast.ExprList([c_ast.ID(WORKITEM), *args], node.coord)
         elif name in self.takes_workitem:
             node.args = c_ast.ExprList([*args, c_ast.ID(WORKITEM)], node.coord)

@@ -1,21 +1,13 @@
 """Stage 5, layout: where each sub-kernel's work-items live in the one fused NDRange.
 
 Pure arithmetic on launch sizes; no OpenCL. The generated kernel reads, for each sub-kernel i, one
-`uint16` of layout values (a kernel argument, or a constant when baked):
-
-    s0 s1 s2   the sub-kernel's own global size (1 for unused dimensions)
-    s3 s4 s5   its own local size (1 where it was launched without one)
-    s6         where it begins: a work-group index ("groups") or a dimension-0 offset ("wave")
-    s7         its work dimension
-    s8         "groups", sub-kernels without real work-groups: how many work-items of each fused
-               work-group it uses (the rest return at once); equal to s3*s4*s5 when it is laid
-               out in tiles of its own local size, else row-major runs
-    s9 - sf    0 (reserved)
+`uint16` of layout values (a kernel argument, or a constant when baked); fusion/abi.py's LANES
+table says what each lane holds. Below, `begin` is the lane of that name.
 
 Two layouts:
 
 * "groups" (work-group granular; the default): a 1-D fused NDRange of work-groups of L items.
-  Sub-kernel i owns the contiguous work-groups [s6, s6 + groups_i). A sub-kernel that needs real
+  Sub-kernel i owns the contiguous work-groups [begin, begin + groups_i). A sub-kernel that needs real
   work-groups (barriers, local memory) gets one hardware work-group per work-group of its own,
   so L must equal the product of its local size; its 2-D/3-D group and local ids are recovered
   from the linear ones. Every other sub-kernel is laid out item by item (row-major), ceil(items/L)
@@ -38,11 +30,10 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
-from .errors import LayoutError
+from ..abi import lane, lane_values
+from ..errors import LayoutError
 
 LAYOUTS = ("groups", "wave")
-LAYOUT_TYPE = "uint16"       # the OpenCL vector type of a sub-kernel's layout values
-LAYOUT_WIDTH = 16
 DEFAULT_LAYOUT = "groups"
 DEFAULT_GROUP_ITEMS = 128     # work-group size when no sub-kernel asks for one
 
@@ -91,11 +82,11 @@ class Layout:
     kind: str
     global_size: tuple[int, ...]
     local_size: tuple[int, ...]
-    values: tuple[tuple[int, ...], ...]   # per sub-kernel: layout values s0..s8 (see above)
+    values: tuple[tuple[int, ...], ...]   # per sub-kernel: its used lanes (abi.LANES)
 
     @property
     def begins(self) -> tuple[int, ...]:
-        return tuple(v[6] for v in self.values)
+        return tuple(lane(v, "begin") for v in self.values)
 
 
 def _three(size: Sequence[int]) -> tuple[int, int, int]:
@@ -104,15 +95,11 @@ def _three(size: Sequence[int]) -> tuple[int, int, int]:
 
 def _values(shape: LaunchShape, local: tuple[int, int, int], begin: int,
             items_per_group: int = 0) -> tuple[int, ...]:
-    return (*shape.global_size, *local, begin, shape.work_dim, items_per_group)
+    return lane_values(global_size=shape.global_size, local_size=local, begin=begin,
+                       work_dim=shape.work_dim, items_per_group=items_per_group)
 
 
-def padded_values(values: tuple[int, ...]) -> tuple[int, ...]:
-    """All LAYOUT_WIDTH lanes of a sub-kernel's layout vector (the reserved ones 0)."""
-    return tuple(values) + (0,) * (LAYOUT_WIDTH - len(values))
-
-
-def _check_launch(need: SubKernelNeeds, shape: LaunchShape) -> tuple[int, int, int]:
+def check_launch(need: SubKernelNeeds, shape: LaunchShape) -> tuple[int, int, int]:
     """The local size the sub-kernel sees; refuses launches it could not have had alone."""
     if need.required_local_size is not None and shape.local_size != need.required_local_size:
         raise LayoutError(f"sub-kernel '{need.name}' requires work-group size "
@@ -130,22 +117,42 @@ def _check_launch(need: SubKernelNeeds, shape: LaunchShape) -> tuple[int, int, i
     return shape.local_size
 
 
-def _real_local_sizes(needs, shapes) -> dict[str, tuple[int, int, int]]:
-    return {need.name: shape.local_size for need, shape in zip(needs, shapes)
-            if need.real_work_groups}
+def work_group_key(kind: str, shape: LaunchShape):
+    """What kernels with real work-groups must share to be laid out in one fused launch: the
+    number of work-items of a work-group ("groups": the fused work-group is 1-D), or the local
+    size itself ("wave": the fused NDRange keeps the dimensions)."""
+    return math.prod(shape.local_size) if kind == "groups" else shape.local_size
+
+
+def _real_local_size(kind, needs, shapes) -> tuple[int, int, int] | None:
+    """The local size of the sub-kernels with real work-groups, which partition() made agree;
+    a group it did not make is refused here by the same rule, naming the sub-kernels."""
+    real = [i for i, need in enumerate(needs) if need.real_work_groups]
+    if not real:
+        return None
+    keys = {work_group_key(kind, shapes[i]) for i in real}
+    if len(keys) > 1:
+        described = ", ".join(f"'{needs[i].name}' {shapes[i].local_size}" for i in real)
+        rule = ("need work-groups of the same number of work-items to share a launch"
+                if kind == "groups" else "share one local size")
+        prefix = ("sub-kernels with barriers or local memory " if kind == "groups"
+                  else "the wave layout needs sub-kernels with barriers or local memory to ")
+        raise LayoutError(f"{prefix}{rule}: {described}")
+    return shapes[real[0]].local_size
 
 
 def plan_layout(kind: str, needs: Sequence[SubKernelNeeds], shapes: Sequence[LaunchShape], *,
                 wave_size: int, max_work_group_size: int | None = None,
                 group_items: int | None = None) -> Layout:
-    """Place the sub-kernels' launches in one NDRange (see the module docstring)."""
+    """Place the sub-kernels' launches in one NDRange (see the module docstring): the arithmetic
+    of a group that partition() decided; call partition(), which calls this."""
     if kind not in LAYOUTS:
         raise LayoutError(f"unknown layout '{kind}' (choose from {', '.join(LAYOUTS)})")
     if len(needs) != len(shapes):
         raise LayoutError(f"{len(needs)} sub-kernels but {len(shapes)} launches")
     if wave_size < 1:
         raise LayoutError(f"wave size must be positive, not {wave_size}")
-    locals_seen = [_check_launch(need, shape) for need, shape in zip(needs, shapes)]
+    locals_seen = [check_launch(need, shape) for need, shape in zip(needs, shapes)]
     if kind == "groups":
         return _groups_layout(needs, shapes, locals_seen, wave_size, max_work_group_size,
                               group_items)
@@ -153,14 +160,9 @@ def plan_layout(kind: str, needs: Sequence[SubKernelNeeds], shapes: Sequence[Lau
 
 
 def _groups_layout(needs, shapes, locals_seen, wave_size, max_work_group_size, group_items):
-    real = _real_local_sizes(needs, shapes)
-    flat_sizes = {name: math.prod(local) for name, local in real.items()}
-    if len(set(flat_sizes.values())) > 1:
-        described = ", ".join(f"'{n}' {real[n]}" for n in real)
-        raise LayoutError("sub-kernels with barriers or local memory need work-groups of the "
-                          f"same number of work-items to share a launch: {described}")
-    if flat_sizes:
-        items_per_group = next(iter(flat_sizes.values()))
+    real = _real_local_size("groups", needs, shapes)
+    if real is not None:
+        items_per_group = math.prod(real)
     else:
         items_per_group = group_items or _default_group_items(shapes, wave_size,
                                                               max_work_group_size)
@@ -199,13 +201,9 @@ def _check_group_limit(items: int, max_work_group_size: int | None) -> None:
 
 
 def _wave_layout(needs, shapes, locals_seen, wave_size, max_work_group_size):
-    real = _real_local_sizes(needs, shapes)
-    if len(set(real.values())) > 1:
-        described = ", ".join(f"'{n}' {real[n]}" for n in real)
-        raise LayoutError("the wave layout needs sub-kernels with barriers or local memory to "
-                          f"share one local size: {described}")
-    if real:
-        local = next(iter(real.values()))
+    real = _real_local_size("wave", needs, shapes)
+    if real is not None:
+        local = real
     else:
         given = [s.local_size for s in shapes if s.local_size is not None]
         local = given[0] if given else (wave_size, 1, 1)

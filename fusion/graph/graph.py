@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from ..operators import KINDS
+from ..ops.library import KINDS
 
 Shape = tuple[int, int, int, int]
 

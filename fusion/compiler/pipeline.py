@@ -1,0 +1,132 @@
+"""The code generator's entry point: `generate(kernels) -> FusedProgram`, one line per stage.
+
+Pure code generation: nothing here talks to an OpenCL device (an ahead-of-time user runs this on
+a machine with no OpenCL at all). Where the layout is baked in, it is the one planner's
+(fusion.plan.partition), as at run time.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from collections.abc import Sequence
+
+from ..errors import FusionError, SourceError
+from ..plan.layout import DEFAULT_LAYOUT, LAYOUTS, Layout, SubKernelNeeds
+from ..plan.partition import DeviceFacts, partition, shapes_of
+from .manifest import manifest_of
+from .parse import ParsedKernel, parse_kernel
+from .render import render
+from .rename import rename
+from .rewrite import rewrite
+from .source import KernelSource
+
+
+@dataclasses.dataclass(frozen=True)
+class FusedProgram:
+    source: str
+    kernel_name: str
+    manifest: dict
+    parsed: tuple[ParsedKernel, ...] = dataclasses.field(repr=False, compare=False)
+
+    @property
+    def needs(self) -> list[SubKernelNeeds]:
+        return [p.needs for p in self.parsed]
+
+    @property
+    def build_options(self) -> tuple[str, ...]:
+        return tuple(self.manifest["build_options"])
+
+
+def generate(kernels: Sequence[KernelSource], *, wave_size: int, layout: str = DEFAULT_LAYOUT,
+             launches: Sequence[tuple] | None = None, planned: Layout | None = None,
+             kernel_name: str | None = None,
+             max_work_group_size: int | None = None) -> FusedProgram:
+    """Fuse kernels into one program.
+
+    wave_size: the device's wave (warp, SIMD width); the layout pads to it.
+    layout: "groups" (work-group granular) or "wave" (the paper's wave-padded concatenation).
+    launches: optional (global_size, local_size) per kernel: the planner (fusion.plan.partition)
+        lays them out, strictly — a group the runtime would split is refused with a LayoutError
+        naming the kernels — and the layout values are baked into the source as constants (one
+        binary per shape) instead of being arguments.
+    planned: a Layout the planner already made for these kernels, baked in the same way.
+    max_work_group_size: the target device's limit, for the planner.
+    """
+    if not kernels:
+        raise FusionError("nothing to fuse: the kernel list is empty")
+    if layout not in LAYOUTS:
+        raise FusionError(f"unknown layout '{layout}' (choose from {', '.join(LAYOUTS)})")
+    if launches is not None and planned is not None:
+        raise FusionError("give launches (to be planned) or a planned layout, not both")
+    parsed = [parse_kernel(kernel) for kernel in kernels]
+    program_flags = agreed_program_flags(parsed)
+    renamed = rename(parsed)
+    rewritten = rewrite(renamed)
+    baked = planned if planned is not None else _planned(parsed, launches, layout, wave_size,
+                                                          max_work_group_size)
+    if baked is not None and (baked.kind != layout or len(baked.values) != len(parsed)):
+        raise FusionError(f"the planned layout ({baked.kind}, {len(baked.values)} sub-kernels) "
+                          f"is not one for these {len(parsed)} kernels in layout '{layout}'")
+    name = kernel_name or default_kernel_name(parsed)
+    source = render(rewritten, kernel_name=name, layout_kind=layout,
+                    real_work_groups=[p.needs_real_work_groups for p in parsed],
+                    pragmas=_pragmas(parsed), program_flags=list(program_flags), baked=baked)
+    manifest = manifest_of(parsed, renamed, name, layout, wave_size, program_flags, baked)
+    return FusedProgram(source, name, manifest, tuple(parsed))
+
+
+def _planned(parsed, launches, layout, wave_size, max_work_group_size) -> Layout | None:
+    if launches is None:
+        return None
+    if len(launches) != len(parsed):
+        raise FusionError(f"{len(parsed)} kernels but {len(launches)} launches")
+    device = DeviceFacts(wave_size=wave_size, max_work_group_size=max_work_group_size)
+    return partition([p.needs for p in parsed], shapes_of(launches), layout_kind=layout,
+                     device=device, strict=True, min_fused=1).layout
+
+
+def program_flag_conflicts(parsed: Sequence[ParsedKernel | None]) -> dict[int, SourceError]:
+    """Program-wide build flags (-cl-fast-relaxed-math, -cl-std=...) apply to the whole fused
+    program, so its sub-kernels must agree on them: for each kernel that disagrees with the
+    first (None entries are skipped), the error saying so, at its location."""
+    present = [(i, p) for i, p in enumerate(parsed) if p is not None]
+    if not present:
+        return {}
+    _, first = present[0]
+    conflicts = {}
+    for index, other in present[1:]:
+        if sorted(other.program_flags) != sorted(first.program_flags):
+            conflicts[index] = SourceError(
+                f"sub-kernels '{first.name}' and '{other.name}' were built with different "
+                f"program-wide options ({' '.join(first.program_flags) or 'none'} vs "
+                f"{' '.join(other.program_flags) or 'none'}); they apply to the whole fused "
+                "program, so these kernels cannot be fused", other.location,
+                source_text=other.kernel.source
+                if other.location.file == other.kernel.display_name else None)
+    return conflicts
+
+
+def agreed_program_flags(parsed: Sequence[ParsedKernel]) -> tuple[str, ...]:
+    """The program-wide flags every sub-kernel was built with (SourceError when they differ)."""
+    conflicts = program_flag_conflicts(parsed)
+    if conflicts:
+        raise conflicts[min(conflicts)]
+    return parsed[0].program_flags
+
+
+def default_kernel_name(parsed: Sequence[ParsedKernel]) -> str:
+    name = "fused__" + "__".join(p.name for p in parsed)
+    if len(name) > 120:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+        name = name[:100] + "__" + digest
+    return re.sub(r"\W", "_", name)
+
+
+def _pragmas(parsed: Sequence[ParsedKernel]) -> list[str]:
+    seen = []
+    for p in parsed:
+        for pragma in p.extension_pragmas:
+            if pragma not in seen:
+                seen.append(pragma)
+    return seen

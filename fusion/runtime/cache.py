@@ -1,0 +1,129 @@
+"""Building programs, once: the package's one build cache, keyed by (source, options, device,
+context), thread-safe, used by the fuser, the operator library, the graph executor, the checks
+and the scripts alike.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future
+from typing import Generic, TypeVar
+
+import pyopencl as cl
+
+from ..compiler.source import KernelSource
+from ..errors import BuildError
+
+T = TypeVar("T")
+
+
+class Once(Generic[T]):
+    """Values made at most once per key, by whichever thread asks first; the others wait for it.
+    A failure is not kept: the next caller tries again."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries: dict[Hashable, Future] = {}
+
+    def get(self, key: Hashable, make: Callable[[], T]) -> T:
+        with self._lock:
+            entry = self._entries.get(key)
+            owner = entry is None
+            if owner:
+                entry = self._entries[key] = Future()
+        if not owner:
+            return entry.result()
+        try:
+            value = make()
+        except BaseException as error:
+            with self._lock:
+                del self._entries[key]
+            entry.set_exception(error)
+            raise
+        entry.set_result(value)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class ProgramCache:
+    """Built programs keyed by a digest of (source, options, device, context)."""
+
+    def __init__(self):
+        self._programs: Once[cl.Program] = Once()
+        self.builds = 0
+
+    @staticmethod
+    def key(source: str, options: Sequence[str], device: cl.Device,
+            context: cl.Context | None = None) -> str:
+        digest = hashlib.sha256()
+        for part in (source, "\0".join(options), device.name, device.platform.name,
+                     device.driver_version, str(device.int_ptr),
+                     str(context.int_ptr if context is not None else "")):
+            digest.update(part.encode())
+            digest.update(b"\1")
+        return digest.hexdigest()
+
+    def get(self, context: cl.Context, device: cl.Device, source: str,
+            options: Sequence[str]) -> cl.Program:
+        """The program built for `device` of `context` (pyopencl's cl.Error when it fails)."""
+        def build() -> cl.Program:
+            program = cl.Program(context, source).build(options=list(options), devices=[device])
+            self.builds += 1
+            return program
+        # A program belongs to its context: the key holds it, and the cached program keeps the
+        # context alive, so its address cannot be reused by another one.
+        return self._programs.get(self.key(source, options, device, context), build)
+
+
+#: The package's build cache (a Fuser may be given another).
+PROGRAMS = ProgramCache()
+
+
+def save_source(source: str, name: str) -> str:
+    """Write a generated source where the user can read it; returns the path."""
+    directory = os.path.join(tempfile.gettempdir(), "parallel-fusion")
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{name}-{hashlib.sha1(source.encode()).hexdigest()[:10]}.cl")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(source)
+    return path
+
+
+def build_generated(context: cl.Context, device: cl.Device, source: str, options: Sequence[str],
+                    kernel_name: str, cache: ProgramCache = PROGRAMS) -> cl.Program:
+    """A generated (fused) program, built once; BuildError with the source saved on failure."""
+    try:
+        return cache.get(context, device, source, options)
+    except cl.Error as error:
+        raise BuildError(f"the OpenCL compiler rejected the fused kernel '{kernel_name}'",
+                         kernel_name=kernel_name, options=options,
+                         saved_source=save_source(source, kernel_name),
+                         log=str(error).strip()) from None
+
+
+def alone_options(kernel: KernelSource) -> list[str]:
+    """A kernel's build options when it is built on its own: its own, and its file's directory
+    as an include path (the preprocessor of the fused build looks there too)."""
+    options = list(kernel.options)
+    if kernel.filename:
+        options.append(f"-I{os.path.dirname(os.path.abspath(kernel.filename))}")
+    return options
+
+
+def build_alone(context: cl.Context, device: cl.Device, kernel: KernelSource,
+                cache: ProgramCache = PROGRAMS) -> cl.Kernel:
+    """One kernel built on its own (unfused), once per (source, options, device, context); a
+    new cl.Kernel each call, so that callers never share argument state."""
+    options = alone_options(kernel)
+    try:
+        program = cache.get(context, device, kernel.source, options)
+    except cl.Error as error:
+        raise BuildError(f"{kernel.display_name}: the OpenCL compiler rejected kernel "
+                         f"'{kernel.name}'", kernel_name=kernel.name, options=options,
+                         log=str(error).strip()) from None
+    return cl.Kernel(program, kernel.name)

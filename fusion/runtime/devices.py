@@ -1,0 +1,133 @@
+"""Devices: finding one by platform name, what the planner must know of it (DeviceFacts, with
+its known defects as DeviceQuirks), its wave size, and the limits a fused kernel must fit.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import pyopencl as cl
+
+from .. import dialect
+from ..abi import LAYOUT_BYTES, NAMES
+from ..compiler.pipeline import FusedProgram
+from ..errors import DeviceLimitError, FusionError
+from ..plan.partition import DeviceFacts
+from .cache import PROGRAMS, ProgramCache
+
+#: Platform names (a part of each, matched case-insensitively) of the devices the project uses.
+#: The embedded default is Intel's CPU runtime (pip: intel-opencl-rt), which runs every group
+#: correctly; PoCL 3.0's wheel miscompiles barrier kernels beside others and cannot build at all
+#: on CPUs its LLVM 14 does not know (docs/LIMITS.md).
+PLATFORMS = {
+    "intel-cpu": "Intel(R) OpenCL",
+    "pocl": "Portable Computing Language",
+    "oclgrind": "Oclgrind",
+    "nvidia": "NVIDIA CUDA",
+}
+DEFAULT_PLATFORM = PLATFORMS["intel-cpu"]
+
+
+def find_platform(name_part: str) -> cl.Platform | None:
+    """The first platform whose name contains `name_part` (or that PLATFORMS names so)."""
+    name_part = PLATFORMS.get(name_part, name_part)
+    for platform in cl.get_platforms():
+        if name_part.lower() in platform.name.lower():
+            return platform
+    return None
+
+
+def platform_context(name_part: str = DEFAULT_PLATFORM) -> cl.Context:
+    """A context on the first device of the named platform; FusionError when there is none."""
+    platform = find_platform(name_part)
+    if platform is None:
+        known = ", ".join(p.name.strip() for p in cl.get_platforms()) or "none"
+        raise FusionError(f"no OpenCL platform matching '{name_part}' (found: {known}); "
+                          "`python3 tasks.py` installs Intel's CPU runtime, PoCL and Oclgrind")
+    return cl.Context(platform.get_devices()[:1])
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceQuirks:
+    """Known defects of OpenCL implementations that fusion must work around.
+
+    max_barrier_kernels: how many sub-kernels with barriers / local memory one fused kernel may
+    hold (None: any number). PoCL (3.0-rc2 from pocl-binary-distribution, and 5.0 as Debian
+    ships it) miscompiles a kernel in which a branch holding barrier code sits beside another
+    branch: two barrier branches (tests/test_pocl_quirk.py), and already one barrier branch
+    next to any other sub-kernel, where it evaluates a divergent condition after the barrier
+    once per work-group (tests/test_random_kernels.py) — hand-written kernels without fusion
+    code show both; Oclgrind, Intel's CPU runtime and NVIDIA's driver run them correctly. On
+    PoCL, sub-kernels with barriers or local memory therefore run on their own.
+    """
+
+    max_barrier_kernels: int | None = None
+    barrier_reason: str = ""
+
+    @classmethod
+    def of(cls, device: cl.Device) -> "DeviceQuirks":
+        if "PoCL" in device.platform.version:
+            return cls(0, "PoCL miscompiles a kernel holding a sub-kernel with barriers beside "
+                          "other sub-kernels (docs/LIMITS.md), so such sub-kernels run on their "
+                          "own there")
+        return cls()
+
+
+def device_facts(device: cl.Device, wave_size: int, quirks: DeviceQuirks) -> DeviceFacts:
+    return DeviceFacts(wave_size=wave_size, max_work_group_size=device.max_work_group_size,
+                       max_barrier_kernels=quirks.max_barrier_kernels,
+                       barrier_reason=quirks.barrier_reason)
+
+
+def preferred_wave_size(context: cl.Context, device: cl.Device,
+                        cache: ProgramCache = PROGRAMS) -> int:
+    """The device's wave (warp/SIMD) size, as CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE."""
+    name = NAMES.probe_kernel
+    program = cache.get(context, device,
+                        f"__kernel void {name}(__global int *a) {{ a[get_global_id(0)] = 0; }}",
+                        ())
+    kernel = cl.Kernel(program, name)
+    return int(kernel.get_work_group_info(
+        cl.kernel_work_group_info.PREFERRED_WORK_GROUP_SIZE_MULTIPLE, device))
+
+
+def check_device_limits(program: FusedProgram, device: cl.Device) -> None:
+    """Refuse a fused kernel that exceeds the device's argument limits (before building it)."""
+    pointer = device.address_bits // 8
+    arguments = program.manifest["arguments"]
+    size = 0
+    for argument in arguments:
+        if argument["kind"] == "layout":
+            size += LAYOUT_BYTES
+        elif argument["kind"] == "scalar":
+            by_value = dialect.c_type(argument["base_type"])
+            size += by_value.size if by_value is not None else pointer
+        else:
+            size += pointer
+    problems = []
+    if size > device.max_parameter_size:
+        problems.append(f"its arguments take {size} bytes, more than the device's "
+                        f"CL_DEVICE_MAX_PARAMETER_SIZE of {device.max_parameter_size}")
+    constant = sum(1 for a in arguments if a["kind"] == "buffer" and "__constant" in a["type"]
+                   or a["kind"] == "buffer" and a["type"].startswith("constant"))
+    if constant > device.max_constant_args:
+        problems.append(f"it has {constant} __constant arguments, more than the device's "
+                        f"CL_DEVICE_MAX_CONSTANT_ARGS of {device.max_constant_args}")
+    images = [a for a in arguments if a["kind"] == "image"]
+    reads = sum(1 for a in images if a["access"] in ("read_only", "read_write"))
+    writes = sum(1 for a in images if a["access"] in ("write_only", "read_write"))
+    if reads > device.max_read_image_args:
+        problems.append(f"it reads {reads} images, more than the device's "
+                        f"CL_DEVICE_MAX_READ_IMAGE_ARGS of {device.max_read_image_args}")
+    if writes > device.max_write_image_args:
+        problems.append(f"it writes {writes} images, more than the device's "
+                        f"CL_DEVICE_MAX_WRITE_IMAGE_ARGS of {device.max_write_image_args}")
+    if problems:
+        raise DeviceLimitError(f"the fused kernel '{program.kernel_name}' does not fit "
+                               f"{device.name.strip()}: " + "; ".join(problems))
+
+
+def check_local_memory(name: str, device: cl.Device, static: int, dynamic: int = 0) -> None:
+    if static + dynamic > device.local_mem_size:
+        raise DeviceLimitError(f"the fused kernel '{name}' needs {static + dynamic} bytes of "
+                               f"local memory, more than the {device.local_mem_size} of "
+                               f"{device.name.strip()}")

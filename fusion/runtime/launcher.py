@@ -1,0 +1,444 @@
+"""Stage 7, runtime: launch a group as the planner partitioned it — the fused kernel built once
+(cached), each sub-kernel's arguments bound, one launch (and one per kernel left alone).
+
+Talks to an OpenCL device through pyopencl; decides nothing about grouping itself (that is
+fusion.plan.partition). A kernel that cannot be fused
+with the others (a construct fusion does not support, other program-wide build flags, a local
+size no other barrier kernel shares, a device limit) runs on its own, with a FusionWarning that
+says why: inference never fails because fusion did. With `strict=True` these are errors instead.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pyopencl as cl
+
+from ..compiler.parse import ParsedKernel, parse_kernel
+from ..compiler.pipeline import FusedProgram, generate, program_flag_conflicts
+from ..compiler.source import KernelSource
+from ..errors import (BuildError, DeviceLimitError, FusionError, LaunchError, LayoutError,
+                      UnsupportedError)
+from ..plan.layout import DEFAULT_LAYOUT, Layout, LaunchShape
+from ..plan.partition import Partition, partition
+from .binding import convert_argument, layout_value
+from .cache import PROGRAMS, Once, ProgramCache, build_alone, build_generated
+from .devices import (DeviceQuirks, check_device_limits, check_local_memory, device_facts,
+                      preferred_wave_size)
+
+
+class FusionWarning(UserWarning):
+    """A kernel runs on its own instead of fused; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Launch:
+    """One sub-kernel's launch, exactly as it would be enqueued alone."""
+
+    global_size: tuple[int, ...]
+    local_size: tuple[int, ...] | None
+    args: tuple
+
+    @classmethod
+    def of(cls, launch) -> "Launch":
+        if isinstance(launch, Launch):
+            return launch
+        try:
+            global_size, local_size, args = launch
+        except (TypeError, ValueError):
+            raise LaunchError("a launch is (global_size, local_size, args), got "
+                              f"{launch!r:.80}") from None
+        global_size = (global_size,) if isinstance(global_size, int) else tuple(global_size)
+        if local_size is not None:
+            local_size = (local_size,) if isinstance(local_size, int) else tuple(local_size)
+        return cls(global_size, local_size, tuple(args))
+
+
+@dataclasses.dataclass
+class _Single:
+    """A kernel launched on its own (not fused)."""
+
+    index: int
+    kernel: cl.Kernel
+    parsed: ParsedKernel | None
+
+    def __post_init__(self):
+        self.slot = _Slot(self.kernel)
+
+
+@dataclasses.dataclass
+class _Fused:
+    indices: tuple[int, ...]
+    program: FusedProgram
+    kernel: cl.Kernel
+
+    def __post_init__(self):
+        self.slot = _Slot(self.kernel)
+
+
+class Fuser:
+    """Fuses kernels for one OpenCL context and device, caching what it builds."""
+
+    def __init__(self, context: cl.Context, *, device: cl.Device | None = None,
+                 wave_size: int | None = None, layout: str = DEFAULT_LAYOUT,
+                 bake_layout: bool = False, strict: bool = False,
+                 cache: ProgramCache | None = None):
+        self.context = context
+        self.device = device or context.devices[0]
+        self.layout = layout
+        self.bake_layout = bake_layout
+        self.strict = strict
+        self.cache = cache or PROGRAMS
+        self.quirks = DeviceQuirks.of(self.device)
+        self.wave_size = wave_size or preferred_wave_size(context, self.device, self.cache)
+        self._lock = threading.Lock()
+        self._fused: Once[_Fused] = Once()
+        # Kernels launched alone, one per (kernel, position in its group): the same kernel
+        # listed twice in a group gets two cl.Kernel objects, each keeping its own arguments.
+        self._singles: dict[tuple[KernelSource, int], _Single] = {}
+        self._launchers: dict[tuple[KernelSource, ...], FusedKernel] = {}
+
+    @property
+    def facts(self):
+        """What the planner knows of this fuser's device (DeviceFacts)."""
+        return device_facts(self.device, self.wave_size, self.quirks)
+
+    def fuse(self, kernels: Sequence[KernelSource]) -> "FusedKernel":
+        """A launcher for these kernels: parses them now (syntax errors are raised here); the
+        fused program is generated and built at the first launch (it depends on which kernels
+        can share a launch), then cached. Asking again for the same kernels is a cache hit."""
+        kernels = tuple(kernels)
+        if not kernels:
+            raise FusionError("nothing to fuse: the kernel list is empty")
+        launcher = self._launchers.get(kernels)
+        if launcher is None:
+            launcher = self._launchers.setdefault(kernels, self._new_launcher(kernels))
+        return launcher
+
+    def _new_launcher(self, kernels: tuple[KernelSource, ...]) -> "FusedKernel":
+        parsed: list[ParsedKernel | None] = []
+        excluded: dict[int, str] = {}
+        for index, kernel in enumerate(kernels):
+            try:
+                parsed.append(parse_kernel(kernel))
+            except UnsupportedError as error:
+                if self.strict:
+                    raise
+                parsed.append(None)
+                excluded[index] = str(error)
+        for index, error in program_flag_conflicts(parsed).items():
+            if self.strict:
+                raise error
+            excluded[index] = f"{error.location}: {error.message}"
+        return FusedKernel(self, kernels, tuple(parsed), excluded)
+
+    def sequential(self, kernels: Sequence[KernelSource]) -> "FusedKernel":
+        """The same interface without fusion: every kernel launched on its own, one after
+        another, with the same argument checking and binding. The baseline fusion is measured
+        against."""
+        kernels = tuple(kernels)
+        parsed = []
+        for kernel in kernels:
+            try:
+                parsed.append(parse_kernel(kernel))
+            except UnsupportedError:
+                parsed.append(None)
+        return FusedKernel(self, kernels, tuple(parsed),
+                           {i: "" for i in range(len(kernels))}, fused=False)
+
+    def _fused_kernel(self, kernels: tuple[KernelSource, ...], indices: tuple[int, ...],
+                      baked: Layout | None) -> _Fused:
+        """The fused kernel of a subset, generated and built once (per layout when baked)."""
+        subset = tuple(kernels[i] for i in indices)
+
+        def build() -> _Fused:
+            program = generate(subset, wave_size=self.wave_size, layout=self.layout,
+                               planned=baked)
+            check_device_limits(program, self.device)
+            built = build_generated(self.context, self.device, program.source,
+                                    program.build_options, program.kernel_name, self.cache)
+            return _Fused(indices, program, cl.Kernel(built, program.kernel_name))
+        return self._fused.get((subset, self.layout, baked), build)
+
+    def _single(self, kernel: KernelSource, index: int, parsed: ParsedKernel | None) -> _Single:
+        with self._lock:
+            single = self._singles.get((kernel, index))
+        if single is None:
+            built = build_alone(self.context, self.device, kernel, self.cache)
+            single = _Single(index, built, parsed)
+            with self._lock:
+                single = self._singles.setdefault((kernel, index), single)
+        return single
+
+
+class FusedKernel:
+    """Launches a group of kernels as one fused kernel (and, if needed, a few on their own),
+    as the planner (fusion.plan.partition) decides for the launch sizes given."""
+
+    def __init__(self, fuser: Fuser, kernels: tuple[KernelSource, ...],
+                 parsed: tuple[ParsedKernel | None, ...], excluded: dict[int, str], *,
+                 fused: bool = True):
+        self.fuser = fuser
+        self.fused = fused
+        self.kernels = kernels
+        self.parsed = parsed
+        self._excluded = excluded
+        self._warned: set[str] = set()
+        self._prepared: dict[tuple, _Prepared] = {}
+
+    @property
+    def program(self) -> FusedProgram:
+        """The generated program for all the kernels (generated on first use, not built)."""
+        return generate(self.kernels, wave_size=self.fuser.wave_size, layout=self.fuser.layout)
+
+    def __call__(self, queue: cl.CommandQueue, launches: Sequence) -> cl.Event:
+        return self.bind(launches, _shared=True).enqueue(queue)
+
+    def partition(self, launches: Sequence) -> Partition:
+        """The planner's decision for launches of these sizes: which kernels share the fused
+        launch, its layout, and why the others run alone."""
+        launches = self._launches(launches)
+        return self._partition([_check_shape(self.kernels[i], i, launch)
+                                for i, launch in enumerate(launches)])
+
+    def bind(self, launches: Sequence, *, _shared: bool = False) -> "BoundLaunch":
+        """Check and bind every argument of every sub-kernel (nothing is enqueued); the result
+        launches the group with `.enqueue(queue)`, as often as wanted, without re-binding."""
+        launches = self._launches(launches)
+        key = tuple((launch.global_size, launch.local_size) for launch in launches)
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            shapes = [_check_shape(self.kernels[i], i, launch)
+                      for i, launch in enumerate(launches)]
+            for index, launch in enumerate(launches):
+                self._check_arity(index, launch)
+            prepared = self._prepared.setdefault(key, self._prepare(shapes))
+        else:
+            for index, launch in enumerate(launches):
+                self._check_arity(index, launch)
+        steps = []
+        if prepared.fused is not None:
+            steps.append(self._fused_step(prepared.fused, launches, _shared))
+        for index in prepared.alone:
+            steps.append(self._bind_single(index, launches[index], _shared))
+        return BoundLaunch(tuple(steps), shared=_shared)
+
+    def _launches(self, launches: Sequence) -> list[Launch]:
+        launches = [Launch.of(launch) for launch in launches]
+        if len(launches) != len(self.kernels):
+            raise LaunchError(f"{len(self.kernels)} kernels were fused but {len(launches)} "
+                              "launches were given (one (global_size, local_size, args) each)")
+        return launches
+
+    def _partition(self, shapes: list[LaunchShape]) -> Partition:
+        if not self.fused:
+            return Partition((), tuple(sorted(self._excluded.items())), None)
+        return partition([p.needs if p is not None else None for p in self.parsed], shapes,
+                         layout_kind=self.fuser.layout, device=self.fuser.facts,
+                         excluded=self._excluded, strict=self.fuser.strict)
+
+    def _prepare(self, shapes: list[LaunchShape]) -> "_Prepared":
+        """What a launch of these sizes needs, computed once per sizes: the planner's partition,
+        and the fused kernel built for it."""
+        plan = self._partition(shapes)
+        if self.fused:
+            for index, reason in plan.alone:
+                self._warn(f"kernel '{self.kernels[index].name}' runs on its own, not fused: "
+                           f"{reason}")
+        alone = [index for index, _ in plan.alone]
+        fused = None
+        if plan.fused:
+            fused = self._prepare_fused(plan)
+            if fused is None:
+                alone = sorted(alone + list(plan.fused))
+        return _Prepared(fused, tuple(alone))
+
+    def _prepare_fused(self, plan: Partition) -> "_PreparedFused | None":
+        baked = plan.layout if self.fuser.bake_layout else None
+        device = self.fuser.device
+        try:
+            fused = self.fuser._fused_kernel(self.kernels, plan.fused, baked)
+            static = fused.kernel.get_work_group_info(cl.kernel_work_group_info.LOCAL_MEM_SIZE,
+                                                      device)
+            check_local_memory(fused.program.kernel_name, device, static)
+        except (DeviceLimitError, BuildError) as error:
+            if self.fuser.strict:
+                raise
+            self._warn(f"kernels {[self.kernels[i].name for i in plan.fused]} run on their own, "
+                       f"not fused: {error}")
+            return None
+        layout_args = None if baked else [layout_value(v) for v in plan.layout.values]
+        return _PreparedFused(plan.fused, fused, plan.layout, layout_args, static)
+
+    def _fused_step(self, prepared: "_PreparedFused", launches, shared: bool) -> "_Step":
+        args = []
+        for position, i in enumerate(prepared.indices):
+            if prepared.layout_args is not None:
+                args.append(prepared.layout_args[position])
+            args.extend(self._converted(i, launches[i]))
+        dynamic = [a for a in args if isinstance(a, cl.LocalMemory)]
+        if dynamic:
+            check_local_memory(prepared.entry.program.kernel_name, self.fuser.device,
+                               prepared.static_local, sum(a.size for a in dynamic))
+        entry = prepared.entry
+        if shared:
+            return _Step(entry.slot, prepared.layout.global_size, prepared.layout.local_size,
+                         tuple(args))
+        kernel = cl.Kernel(entry.kernel.program, entry.program.kernel_name)
+        return _Step(_Slot(kernel), prepared.layout.global_size, prepared.layout.local_size,
+                     tuple(args))
+
+    def _check_arity(self, index: int, launch: Launch) -> None:
+        parsed = self.parsed[index]
+        if parsed is not None and len(launch.args) != len(parsed.parameters):
+            raise LaunchError(f"sub-kernel '{parsed.name}' takes {len(parsed.parameters)} "
+                              f"arguments, launch {index} gave {len(launch.args)}",
+                              parsed.location, source_text=parsed.kernel.source)
+
+    def _warn(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            warnings.warn(FusionWarning(message), stacklevel=4)
+
+    def _converted(self, index: int, launch: Launch) -> list:
+        parsed = self.parsed[index]
+        if parsed is None:
+            return list(launch.args)
+        return [convert_argument(parsed.name, position, parameter, value, parsed.kernel.source)
+                for position, (parameter, value) in enumerate(zip(parsed.parameters, launch.args))]
+
+    def _bind_single(self, index: int, launch: Launch, shared: bool) -> "_Step":
+        single = self.fuser._single(self.kernels[index], index, self.parsed[index])
+        slot = single.slot if shared else _Slot(cl.Kernel(single.kernel.program,
+                                                           self.kernels[index].name))
+        return _Step(slot, launch.global_size, launch.local_size,
+                     tuple(self._converted(index, launch)))
+
+
+def _check_shape(kernel: KernelSource, index: int, launch: Launch) -> LaunchShape:
+    try:
+        return LaunchShape.of(launch.global_size, launch.local_size)
+    except LayoutError as error:
+        raise LaunchError(f"launch {index} ('{kernel.name}'): {error}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class _PreparedFused:
+    indices: tuple[int, ...]
+    entry: "_Fused"
+    layout: Layout
+    layout_args: list | None          # None when the layout is baked into the source
+    static_local: int                 # bytes of __local memory the built kernel declares
+
+
+@dataclasses.dataclass(frozen=True)
+class _Prepared:
+    fused: _PreparedFused | None
+    alone: tuple[int, ...]
+
+
+class _Slot:
+    """A built cl.Kernel, its lock, and the arguments last set on it: arguments that have not
+    changed since are not set again (an inference engine launches with the same buffers)."""
+
+    def __init__(self, kernel: cl.Kernel):
+        self.kernel = kernel
+        self.lock = threading.Lock()
+        self.last: list | None = None
+
+    def set_args(self, args: tuple, force: bool = False) -> None:
+        try:
+            last = self.last
+            if force or last is None:
+                self.kernel.set_args(*args)
+            else:
+                for index, (value, previous) in enumerate(zip(args, last)):
+                    if not _same_argument(value, previous):
+                        self.kernel.set_arg(index, value)
+        except cl.Error as error:
+            self.last = None
+            raise LaunchError(f"pyopencl refused an argument: {error}") from None
+        self.last = list(args)
+
+
+def _out_of_order(queue: cl.CommandQueue) -> bool:
+    return bool(queue.properties & cl.command_queue_properties.OUT_OF_ORDER_EXEC_MODE_ENABLE)
+
+
+def _same_argument(value, previous) -> bool:
+    if value is previous:
+        return True
+    if isinstance(value, np.generic) and isinstance(previous, np.generic):
+        return value.dtype == previous.dtype and value.tobytes() == previous.tobytes()
+    if isinstance(value, np.ndarray) and isinstance(previous, np.ndarray):
+        return value.dtype == previous.dtype and value.tobytes() == previous.tobytes()
+    if isinstance(value, cl.LocalMemory) and isinstance(previous, cl.LocalMemory):
+        return value.size == previous.size
+    return False
+
+
+@dataclasses.dataclass(frozen=True)
+class _Step:
+    slot: _Slot
+    global_size: tuple[int, ...]
+    local_size: tuple[int, ...] | None
+    args: tuple
+
+    @property
+    def kernel(self) -> cl.Kernel:
+        return self.slot.kernel
+
+    def set_args(self, force: bool = False) -> None:
+        self.slot.set_args(self.args, force)
+
+    def enqueue(self, queue) -> list:
+        return [cl.enqueue_nd_range_kernel(queue, self.slot.kernel, self.global_size,
+                                           self.local_size)]
+
+
+class BoundLaunch:
+    """A fused group with every argument bound; `enqueue(queue)` launches it."""
+
+    def __init__(self, steps, *, shared: bool):
+        self.steps = tuple(steps)
+        self.shared = shared
+        if not shared:
+            for step in self.steps:
+                step.set_args()
+
+    @property
+    def launches(self) -> int:
+        return len(self.steps)
+
+    def enqueue(self, queue: cl.CommandQueue) -> cl.Event:
+        if self.shared:
+            events = self._enqueue_shared(queue)
+        else:
+            events = [event for step in self.steps for event in step.enqueue(queue)]
+        if len(events) == 1 or not _out_of_order(queue):
+            return events[-1]  # an in-order queue finishes them in order: the last is the group's
+        return cl.enqueue_marker(queue, wait_for=events)
+
+    def _enqueue_shared(self, queue) -> list:
+        # Kernels shared with other callers: hold their locks, set every argument first (so a
+        # refused argument stops the group before anything is enqueued), then enqueue. A kernel
+        # used by two steps (the same kernel listed twice) gets its arguments set again.
+        locks = sorted({id(step.slot.lock): step.slot.lock for step in self.steps}.items())
+        kernels = [id(step.kernel) for step in self.steps]
+        for _, lock in locks:
+            lock.acquire()
+        try:
+            for step in self.steps:
+                step.set_args()
+            events = []
+            for step in self.steps:
+                if kernels.count(id(step.kernel)) > 1:
+                    step.set_args(force=True)  # the first pass left another step's arguments
+                events += step.enqueue(queue)
+            return events
+        finally:
+            for _, lock in locks:
+                lock.release()
