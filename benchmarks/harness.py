@@ -25,7 +25,7 @@ import numpy as np
 import pyopencl as cl
 
 from fusion import ops as operators
-from fusion.runtime import Fuser
+from fusion.runtime import PROGRAMS, Fuser
 from fusion.execute.measure import alternating as alternate, busy, choose_iterations, summary  # noqa: F401
 from fusion.runtime import find_platform
 
@@ -232,7 +232,8 @@ def step_device_times(bench: Bench, singles, fused, *, repeats: int) -> dict:
 def launch_cost(bench: Bench, *, rounds: int = 15, iterations: int = 400) -> dict:
     """What one launch of an empty kernel costs: host throughput (queue kept busy) and device
     time."""
-    program = cl.Program(bench.context, "__kernel void empty(__global int *a) { }").build()
+    program = PROGRAMS.get(bench.context, bench.context.devices[0],
+                           "__kernel void empty(__global int *a) { }", ())
     kernel = cl.Kernel(program, "empty")
     buffer = cl.Buffer(bench.context, cl.mem_flags.READ_WRITE, 4)
     kernel.set_args(buffer)

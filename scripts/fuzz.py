@@ -64,15 +64,16 @@ def _oclgrind_limitation(error: BaseException, group) -> str | None:
     builds and creates fine then fails under Oclgrind alone, before any fusion. Not a verdict
     on fusion; the group is reported as such (PoCL's verdict kept)."""
     import pyopencl as cl
-    from fusion.verify.testing import shared_pocl_context
+    from fusion import FusionError
+    from fusion.runtime import build_alone
+    from fusion.verify.testing import shared_cpu_context
     if not (isinstance(error, cl.LogicError) and "INVALID_KERNEL_NAME" in str(error)):
         return None
-    context = shared_pocl_context()
+    context = shared_cpu_context()
     for kernel in group.sources:
         try:
-            cl.Kernel(cl.Program(context, kernel.source).build(options=list(kernel.options)),
-                      kernel.name)
-        except cl.Error:
+            build_alone(context, context.devices[0], kernel)
+        except (cl.Error, FusionError):
             return None
     return ("Oclgrind could not create a kernel that PoCL builds and creates (an LLVM "
             "intrinsic Oclgrind cannot execute; it prints 'Undefined external function')")

@@ -3,6 +3,7 @@
 Source errors read `file:line:col: message`, then the offending line and a caret under the
 column. No message names a file of this package (fusion/*.py): users see their code, not ours.
 """
+import os
 import re
 import types
 
@@ -11,7 +12,7 @@ import pyopencl as cl
 import pytest
 
 import fusion
-from fusion import (DeviceLimitError, FusionError, KernelSource, LaunchError, LayoutError,
+from fusion import (BuildError, DeviceLimitError, FusionError, KernelSource, LaunchError, LayoutError,
                     SourceError, UnsupportedError, generate)
 from fusion.runtime import check_device_limits
 from fusion.verify.testing import Output, assert_equivalent
@@ -392,3 +393,55 @@ def _scale_pair_factory():
         return ([((20,), None, [data, a, 17]), ((20,), None, [data, b, 20])],
                 [Output(0, "out", a), Output(1, "out", b)])
     return factory
+
+
+# --- errors carry their facts as fields --------------------------------------------------------
+
+UNDECLARED = KernelSource("__kernel void calls_nothing(__global float *out)\n"
+                          "{\n    out[get_global_id(0)] = no_such_function(1.0f);\n}\n",
+                          "calls_nothing", ["-DX=1"], filename="undeclared.cl")
+
+
+def test_build_error_fields(cpu):
+    """A program the device compiler rejects: the fused one (its source saved for the user) and
+    the kernel alone (the user's own file: nothing saved)."""
+    from fusion.runtime import build_alone
+    out = buffer_out(cpu, 8)
+    fused = fusion.Fuser(cpu, strict=True).fuse([UNDECLARED, ZOO["scale"].kernel])
+    with pytest.raises(BuildError) as caught:
+        fused.bind([((8,), None, [out]), ((8,), None, [out, out, 8])])
+    error = caught.value
+    assert error.kernel_name == "fused__calls_nothing__scale" and error.options == ()
+    assert error.saved_source and os.path.isfile(error.saved_source)
+    with open(error.saved_source, encoding="utf-8") as f:
+        assert "no_such_function" in f.read()
+    assert "no_such_function" in error.log
+    assert str(error).startswith("the OpenCL compiler rejected the fused kernel "
+                                 f"'fused__calls_nothing__scale' (options: none; source saved to "
+                                 f"{error.saved_source}):\n")
+    with pytest.raises(BuildError) as caught:
+        build_alone(cpu, cpu.devices[0], UNDECLARED)
+    error = caught.value
+    assert error.saved_source is None and error.kernel_name == "calls_nothing"
+    assert error.options[0] == "-DX=1" and error.options[1].startswith("-I")
+    assert "no_such_function" in error.log
+
+
+def test_source_and_launch_errors_carry_their_location():
+    with pytest.raises(SourceError) as caught:
+        generate([KernelSource("__kernel void k(__global int *a)\n{\n    a[0] = ;\n}\n", "k",
+                               filename="broken.cl")], wave_size=8)
+    error = caught.value
+    assert (error.location.file, error.location.line) == ("broken.cl", 3)
+    assert error.line_text == "    a[0] = ;"
+    assert str(error).startswith(f"broken.cl:3:{error.location.column}: {error.message}")
+
+
+def test_launch_error_is_located_at_the_parameter(cpu, misc_scale):
+    launches, _, _ = _misc_scale_launches(cpu, scale_args=[None, None, "eight"])
+    with pytest.raises(LaunchError) as caught:
+        misc_scale.bind(launches)
+    error = caught.value
+    assert error.location is not None and error.location.file == "scale.cl"
+    assert "argument 2 'n'" in error.message and "expects a number" in error.message
+    assert error.line_text is not None and "const int n" in error.line_text
