@@ -5,7 +5,8 @@ Fixed here (each has a regression test in tests/test_codegen.py):
   the comma operator, so every lane silently became the last value;
 - kernel attributes: `__attribute__((reqd_work_group_size(16, 1, 1)))` among a declaration's
   function specifiers crashed ("AttributeSpecifier found");
-- pragmas at file scope were printed with a stray `;`.
+- pragmas at file scope were printed with a stray `;`;
+- attributed structs (`struct __attribute__((packed)) {...}`) were printed as garbage.
 This subclasses pycparserext's generator and overrides methods of pycparser's; both versions are
 pinned in pyproject.toml for that reason.
 """
@@ -34,6 +35,15 @@ class Generator(OpenCLCGenerator):
             s += self.visit(n.align[0]) + " "
         s += self._generate_type(n.type)
         return s
+
+    def visit_StructExt(self, n) -> str:
+        # pycparserext's OpenCL generator has no visit_StructExt: its generic visit printed
+        # `typedef struct __attribute__((packed)) {char a; int b;} P;` as `typedef char aint b P;`.
+        text = self._generate_struct_union_enum(n, "struct")
+        attribute = getattr(n, "attrib", None)
+        if attribute is None or not attribute.exprlist.exprs:
+            return text
+        return "struct " + self.visit(attribute) + text[len("struct"):]
 
     def visit_Pragma(self, n: c_ast.Pragma) -> str:
         return "#pragma " + n.string

@@ -13,13 +13,14 @@ import re
 
 from pycparser import c_ast
 from pycparser.c_parser import Coord, ParseError
-from pycparserext.ext_c_parser import FuncDeclExt, OpenCLCParser
+from pycparserext.ext_c_parser import AttributeSpecifier, FuncDeclExt, OpenCLCParser
 
 from .. import dialect
 from ..abi import RESERVED_PREFIX
 from .codegen import to_source
 from ..errors import Location, SourceError, UnsupportedError
 from ..plan.layout import SubKernelNeeds
+from . import attributes
 from .source import KernelSource, preprocess, split_options
 
 
@@ -97,6 +98,19 @@ class _LocatedParseError(ParseError):
 class _Parser(OpenCLCParser):
     """pycparserext's OpenCL parser, placing every syntax error at a token."""
 
+    def _add_declaration_specifier(self, declspec, newspec, kind, append=False):
+        # An attribute after a struct's closing brace belongs to the struct's type: put it on
+        # the struct, which prints it (fusion/compiler/attributes.py); pycparserext would keep
+        # it among the declaration's function specifiers, which a typedef drops.
+        if kind == "function" and isinstance(newspec, AttributeSpecifier) and declspec:
+            owner = attributes.follows_body(declspec, newspec)
+            if isinstance(owner, c_ast.Struct):
+                attributes.attach(declspec, owner, newspec)
+                return declspec
+            if owner is not None:
+                return declspec  # a union's: left out, so that it is refused at its place
+        return super()._add_declaration_specifier(declspec, newspec, kind, append)
+
     def _parse_error(self, msg, coord):
         if not isinstance(coord, Coord):
             tok = self._peek()
@@ -116,13 +130,9 @@ def _unroll_hints_as_pragmas(text: str, filename: str) -> str:
     """`__attribute__((opencl_unroll_hint(N)))` -> `#pragma unroll N` on a line of its own,
     followed by a `#line` marker so that every later token keeps its line and column."""
     def replace(match: re.Match) -> str:
-        line, file = 1, filename
-        start = 0
-        for marker in _LINE_MARKER.finditer(text, 0, match.start()):
-            line, file, start = int(marker[1]), marker[2] or file, marker.end() + 1
-        line += text.count("\n", start, match.end())
-        column = match.end() - (text.rfind("\n", 0, match.end()) + 1)
-        return (f"\n#pragma unroll {match[1] or ''}\n#line {line} \"{file}\"\n" + " " * column)
+        end = attributes.location_at(text, match.end(), filename)
+        return (f"\n#pragma unroll {match[1] or ''}\n#line {end.line} \"{end.file}\"\n"
+                + " " * (end.column - 1))
     return _UNROLL_HINT.sub(replace, text)
 
 
@@ -131,12 +141,22 @@ def _parse_text(text: str, filename: str) -> c_ast.FileAST:
     return _Parser().parse(_unroll_hints_as_pragmas(text, filename), filename=filename)
 
 
+def _check_attributes_kept(kernel: KernelSource, text: str, unit: c_ast.FileAST) -> None:
+    lost = attributes.lost_attribute(_unroll_hints_as_pragmas(text, kernel.display_name),
+                                     kernel.display_name, unit)
+    if lost is not None:
+        raise UnsupportedError("an attribute in this position would be lost by the parser "
+                               "(pycparserext), so it cannot be fused; on a struct, write it "
+                               "after 'struct' or after the closing brace", lost,
+                               source_text=_text_for(kernel, lost))
+
+
 def parse_translation_unit(kernel: KernelSource) -> c_ast.FileAST:
     """Preprocess and parse a kernel's whole source file. The tree is shared (cached): never
     change it; passes copy what they transform."""
     text = preprocess(kernel)
     try:
-        return _parse_text(text, kernel.display_name)
+        unit = _parse_text(text, kernel.display_name)
     except _LocatedParseError as error:
         if isinstance(error.coord, Coord):
             location = location_of(error, kernel.display_name)
@@ -149,6 +169,9 @@ def parse_translation_unit(kernel: KernelSource) -> c_ast.FileAST:
             raise SourceError(f"syntax error: {error}", Location(kernel.display_name, 0, 0)) from None
         location = Location(match["file"], int(match["line"]), int(match["col"] or 1))
         message = match["msg"]
+    else:
+        _check_attributes_kept(kernel, text, unit)
+        return unit
     if message.startswith("before:"):
         message = f"syntax error {message}"
     raise SourceError(message, location, source_text=_text_for(kernel, location))

@@ -36,7 +36,7 @@ import pyopencl as cl
 
 from ..compiler.parse import parse_kernel
 from ..compiler.source import KernelSource
-from ..errors import FusionError
+from ..errors import FusionError, UnsupportedError
 from ..runtime.binding import convert_argument
 from ..runtime.cache import PROGRAMS, ProgramCache, build_alone
 from ..runtime.devices import DEFAULT_PLATFORM, PLATFORMS, find_platform, platform_context
@@ -138,8 +138,12 @@ def run_fused(context, queue, kernels: Sequence[KernelSource], factory: Factory,
 
 
 def _host_args(kernel: KernelSource, args) -> list:
-    """Arguments converted to each parameter's C type, as a careful host program would."""
-    parameters = parse_kernel(kernel).parameters
+    """Arguments converted to each parameter's C type, as a careful host program would (as
+    given, for a kernel fusion cannot parse: the runtime passes those as given too)."""
+    try:
+        parameters = parse_kernel(kernel).parameters
+    except UnsupportedError:
+        return list(args)
     if len(parameters) != len(args):
         raise FusionError(f"kernel '{kernel.name}' takes {len(parameters)} arguments, "
                           f"the launch gave {len(args)}")
