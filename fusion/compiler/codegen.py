@@ -7,6 +7,11 @@ Fixed here (each has a regression test in tests/test_codegen.py):
   function specifiers crashed ("AttributeSpecifier found");
 - pragmas at file scope were printed with a stray `;`;
 - attributed structs (`struct __attribute__((packed)) {...}`) were printed as garbage.
+Also: a chain of one operator (`x + x + ... + x`, `a && b && c`) keeps the flat form its author
+wrote, and `else if` chains stay flat, instead of one more parenthesis or indentation per link:
+a 2,000-term sum came back 2,000 parentheses deep, which crashed Intel's OpenCL compiler although
+the kernel as written builds.
+
 This subclasses pycparserext's generator and overrides methods of pycparser's; both versions are
 pinned in pyproject.toml for that reason.
 """
@@ -16,7 +21,35 @@ from pycparser import c_ast
 from pycparserext.ext_c_generator import OpenCLCGenerator
 
 
+# Operators whose left-nested chains need no parentheses and draw no compiler warning:
+# `a + b - c`, `a * b / c`, `a && b && c` (but `a && b || c` and `a < b < c` do warn).
+_CHAINS = ({"+", "-"}, {"*", "/", "%"}, {"&&"}, {"||"}, {"&"}, {"|"}, {"^"}, {"<<"}, {">>"})
+
+
+def _same_chain(inner: str, outer: str) -> bool:
+    return any(inner in chain and outer in chain for chain in _CHAINS)
+
+
 class Generator(OpenCLCGenerator):
+    def visit_BinaryOp(self, n: c_ast.BinaryOp) -> str:
+        if isinstance(n.left, c_ast.BinaryOp) and _same_chain(n.left.op, n.op):
+            right = self._parenthesize_if(n.right, lambda d: not self._is_simple_node(d))
+            return f"{self.visit(n.left)} {n.op} {right}"
+        return super().visit_BinaryOp(n)
+
+    def visit_If(self, n: c_ast.If) -> str:
+        s = ""
+        while True:
+            s += "if (" + (self.visit(n.cond) if n.cond else "") + ")\n"
+            s += self._generate_stmt(n.iftrue, add_indent=True)
+            if n.iffalse is None:
+                return s
+            if not isinstance(n.iffalse, c_ast.If):
+                s += self._make_indent() + "else\n"
+                return s + self._generate_stmt(n.iffalse, add_indent=True)
+            s += self._make_indent() + "else "
+            n = n.iffalse
+
     def visit_Cast(self, n: c_ast.Cast) -> str:
         to_type = "(" + self._generate_type(n.to_type, emit_declname=False) + ")"
         if isinstance(n.expr, c_ast.ExprList):

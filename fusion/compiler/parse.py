@@ -21,6 +21,7 @@ from .codegen import to_source
 from ..errors import Location, SourceError, UnsupportedError
 from ..plan.layout import SubKernelNeeds
 from . import attributes
+from .deep import DEPTH_MESSAGE, DepthError, deep
 from .source import KernelSource, preprocess, split_options
 
 
@@ -274,7 +275,28 @@ def calls(node: c_ast.Node):
 def parse_kernel(kernel: KernelSource) -> ParsedKernel:
     """Parse one sub-kernel: find it in its (preprocessed) file and collect what fusion needs.
     Cached per KernelSource (text, name, options, file name); the result is shared: never
-    change it."""
+    change it. Deep kernels get the room they need (fusion/compiler/deep.py); deeper than
+    that is a DepthError at the kernel."""
+    try:
+        return _parse_kernel(kernel)
+    except (DepthError, RecursionError):  # RecursionError: inside a deep call (generate's)
+        location = _kernel_location(kernel)
+        raise DepthError(DEPTH_MESSAGE, location, source_text=_text_for(kernel, location)) from None
+
+
+def _kernel_location(kernel: KernelSource) -> Location:
+    """Where the kernel's name is defined in its own text (found without parsing)."""
+    match = re.search(rf"\b(?:__)?kernel\b[^;{{}}]*?\b({re.escape(kernel.name)})\s*\(",
+                      kernel.source)
+    if match is None:
+        return Location(kernel.display_name, 1, 1)
+    line = kernel.source.count("\n", 0, match.start(1)) + 1
+    column = match.start(1) - (kernel.source.rfind("\n", 0, match.start(1)) + 1) + 1
+    return Location(kernel.display_name, line, column)
+
+
+@deep
+def _parse_kernel(kernel: KernelSource) -> ParsedKernel:
     unit = parse_translation_unit(kernel)
     kernels = [ext for ext in unit.ext if is_kernel(ext)]
     matches = [ext for ext in kernels if ext.decl.name == kernel.name]

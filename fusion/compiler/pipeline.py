@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from ..errors import FusionError, SourceError
 from ..plan.layout import DEFAULT_LAYOUT, LAYOUTS, Layout, SubKernelNeeds
 from ..plan.partition import DeviceFacts, partition, shapes_of
+from .deep import deep
 from .manifest import manifest_of
 from .parse import ParsedKernel, parse_kernel
 from .render import render
@@ -38,6 +39,7 @@ class FusedProgram:
         return tuple(self.manifest["build_options"])
 
 
+@deep
 def generate(kernels: Sequence[KernelSource], *, wave_size: int, layout: str = DEFAULT_LAYOUT,
              launches: Sequence[tuple] | None = None, planned: Layout | None = None,
              kernel_name: str | None = None,

@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 
 import pyopencl as cl
 
+from ..compiler.deep import with_large_stack
 from ..compiler.source import KernelSource
 from ..errors import BuildError
 
@@ -72,7 +73,9 @@ class ProgramCache:
             options: Sequence[str]) -> cl.Program:
         """The program built for `device` of `context` (pyopencl's cl.Error when it fails)."""
         def build() -> cl.Program:
-            program = cl.Program(context, source).build(options=list(options), devices=[device])
+            # in a thread with a large stack: compilers recurse on deep expressions
+            program = with_large_stack(
+                lambda: cl.Program(context, source).build(options=list(options), devices=[device]))
             self.builds += 1
             return program
         # A program belongs to its context: the key holds it, and the cached program keeps the

@@ -20,7 +20,7 @@ import pyopencl as cl
 from ..compiler.parse import ParsedKernel, parse_kernel
 from ..compiler.pipeline import FusedProgram, generate, program_flag_conflicts
 from ..compiler.source import KernelSource
-from ..errors import (BuildError, DeviceLimitError, FusionError, LaunchError, LayoutError,
+from ..errors import (FusionError, LaunchError, LayoutError,
                       UnsupportedError)
 from ..plan.layout import DEFAULT_LAYOUT, Layout, LaunchShape
 from ..plan.partition import Partition, partition
@@ -264,11 +264,13 @@ class FusedKernel:
             static = fused.kernel.get_work_group_info(cl.kernel_work_group_info.LOCAL_MEM_SIZE,
                                                       device)
             check_local_memory(fused.program.kernel_name, device, static)
-        except (DeviceLimitError, BuildError) as error:
+        except Exception as error:  # noqa: BLE001 - inference never fails because fusion did
             if self.fuser.strict:
                 raise
+            reason = str(error) if isinstance(error, FusionError) else \
+                f"fusion failed ({type(error).__name__}: {error})"
             self._warn(f"kernels {[self.kernels[i].name for i in plan.fused]} run on their own, "
-                       f"not fused: {error}")
+                       f"not fused: {reason}")
             return None
         layout_args = None if baked else [layout_value(v) for v in plan.layout.values]
         return _PreparedFused(plan.fused, fused, plan.layout, layout_args, static)

@@ -140,7 +140,7 @@ uint pf_get_work_dim(const __private pf_workitem *w)
 }
 
 /* File-scope items of the sub-kernels (shared where identical, renamed where they clash). */
-__constant sampler_t SAMPLER = (CLK_NORMALIZED_COORDS_FALSE | CLK_ADDRESS_CLAMP) | CLK_FILTER_NEAREST;
+__constant sampler_t SAMPLER = CLK_NORMALIZED_COORDS_FALSE | CLK_ADDRESS_CLAMP | CLK_FILTER_NEAREST;
 typedef struct 
 {
   float gain;
@@ -189,8 +189,8 @@ __kernel void fused__ids__blur__table(
           o[7] = (int) pf_get_num_groups(pf_wi, 1);
           o[8] = (((int) pf_get_local_size(pf_wi, 0)) * 100) + ((int) pf_get_local_size(pf_wi, 1));
           o[9] = ((int) pf_get_global_size(pf_wi, 1)) + (1000 * ((int) pf_get_work_dim(pf_wi)));
-          o[10] = (((int) pf_get_global_id(pf_wi, 2)) + (((int) pf_get_global_size(pf_wi, 2)) * 10)) + (((int) pf_get_global_offset(pf_wi, 0)) * 100);
-          o[11] = (((int) pf_get_global_id(pf_wi, 7)) + (((int) pf_get_local_id(pf_wi, 4)) * 10)) + (((int) pf_get_group_id(pf_wi, 3)) * 100);
+          o[10] = ((int) pf_get_global_id(pf_wi, 2)) + (((int) pf_get_global_size(pf_wi, 2)) * 10) + (((int) pf_get_global_offset(pf_wi, 0)) * 100);
+          o[11] = ((int) pf_get_global_id(pf_wi, 7)) + (((int) pf_get_local_id(pf_wi, 4)) * 10) + (((int) pf_get_group_id(pf_wi, 3)) * 100);
         }
     } else if (pf_selector < pf_layout_2.s6) {
         /* [1] blur */

@@ -136,7 +136,7 @@ __kernel void fused__misc__scale(
         {
           const int i = pf_get_global_id(pf_wi, 0);
           float extra = (maybe != NULL) ? (maybe[i]) : (- 1.0f);
-          out[i] = (((a[i] * ((float) shift.x)) + (b[i] * ((float) shift.y))) + extra) + ((float) bias);
+          out[i] = (a[i] * ((float) shift.x)) + (b[i] * ((float) shift.y)) + extra + ((float) bias);
         }
     } else {
         /* [1] scale */
