@@ -154,3 +154,13 @@ PREPROCESSOR_OPTIONS = ("-D", "-U", "-I")
 
 def is_program_flag(option: str) -> bool:
     return not option.startswith(PREPROCESSOR_OPTIONS)
+
+
+# Program-wide options that change only what the compiler reports, never the code it makes
+# (OpenCL 5.8.4.5 "Options to Request or Suppress Warnings", and vendors' verbosity switches):
+# sub-kernels need not agree on them; the fused program is built with all of them.
+DIAGNOSTIC_FLAGS = frozenset({"-w", "-cl-nv-verbose"})
+
+
+def is_diagnostic_flag(option: str) -> bool:
+    return option in DIAGNOSTIC_FLAGS or option.startswith("-W")

@@ -25,9 +25,9 @@ from pycparser import c_ast
 from pycparserext.ext_c_parser import AttributeSpecifier, StructExt
 
 from ..errors import Location
+from .lines import location_at
 
 _ATTRIBUTE = re.compile(r"\b__attribute(?:__)?\s*\(\s*\(")
-_LINE_MARKER = re.compile(r'^#line (\d+)(?: "(.*)")?[ \t]*$', re.M)
 
 
 def follows_body(spec: dict, attribute: AttributeSpecifier) -> c_ast.Struct | c_ast.Union | None:
@@ -133,14 +133,3 @@ def _name_offset(text: str, start: int, end: int) -> Iterator[int]:
     stripped = len(text[start:end]) - len(text[start:end].lstrip())
     if text[start:end].strip():
         yield start + stripped
-
-
-def location_at(text: str, offset: int, filename: str) -> Location:
-    """The (file, line, column) of an offset of preprocessed text, through its #line markers;
-    columns count from 1, as pycparser's do."""
-    line, file, start = 1, filename, 0
-    for marker in _LINE_MARKER.finditer(text, 0, offset):
-        line, file, start = int(marker[1]), marker[2] or file, marker.end() + 1
-    line += text.count("\n", start, offset)
-    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-    return Location(file, line, column)

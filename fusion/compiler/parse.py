@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
 
 from pycparser import c_ast
@@ -18,9 +19,10 @@ from pycparserext.ext_c_parser import AttributeSpecifier, FuncDeclExt, OpenCLCPa
 from .. import dialect
 from ..abi import RESERVED_PREFIX
 from .codegen import to_source
-from ..errors import Location, SourceError, UnsupportedError
+from ..errors import Location, SourceError, UnsupportedError, source_line
 from ..plan.layout import SubKernelNeeds
 from . import attributes
+from .lines import expanded_line, location_at
 from .deep import DEPTH_MESSAGE, DepthError, deep
 from .source import KernelSource, preprocess, split_options
 
@@ -124,14 +126,11 @@ _LOCATED_MESSAGE = re.compile(r"^(?P<file>.*?):(?P<line>\d+)(?::(?P<col>\d+))?: 
 _UNROLL_HINT = re.compile(r"__attribute__\s*\(\(\s*opencl_unroll_hint\s*(?:\(\s*(\d*)\s*\))?\s*\)\)")
 
 
-_LINE_MARKER = re.compile(r'^#line (\d+)(?: "(.*)")?[ \t]*$', re.M)
-
-
 def _unroll_hints_as_pragmas(text: str, filename: str) -> str:
     """`__attribute__((opencl_unroll_hint(N)))` -> `#pragma unroll N` on a line of its own,
     followed by a `#line` marker so that every later token keeps its line and column."""
     def replace(match: re.Match) -> str:
-        end = attributes.location_at(text, match.end(), filename)
+        end = location_at(text, match.end(), filename)
         return (f"\n#pragma unroll {match[1] or ''}\n#line {end.line} \"{end.file}\"\n"
                 + " " * (end.column - 1))
     return _UNROLL_HINT.sub(replace, text)
@@ -175,7 +174,28 @@ def parse_translation_unit(kernel: KernelSource) -> c_ast.FileAST:
         return unit
     if message.startswith("before:"):
         message = f"syntax error {message}"
+    location, message = _in_macro_expansion(kernel, text, location, message)
     raise SourceError(message, location, source_text=_text_for(kernel, location))
+
+
+def _in_macro_expansion(kernel: KernelSource, text: str, location: Location,
+                        message: str) -> tuple[Location, str]:
+    """An error inside a macro's expansion is reported by the parser at a column of the
+    expanded line, which the line as written may not even have: point at the invocation (where
+    the written and the expanded line part), and show the expanded text near the error."""
+    written = source_line(location, _text_for(kernel, location))
+    expanded = expanded_line(_unroll_hints_as_pragmas(text, kernel.display_name), location,
+                             kernel.display_name)
+    column = location.column - 1
+    if written is None or expanded is None or \
+            written[column:].rstrip() == expanded[column:].rstrip():
+        return location, message
+    start = len(os.path.commonprefix([written, expanded]))
+    while start > 0 and (written[start - 1].isalnum() or written[start - 1] == "_"):
+        start -= 1  # to the start of the macro's name
+    fragment = expanded[max(column - 40, 0):column + 20].strip()
+    return (Location(location.file, location.line, start + 1),
+            f"{message} (in a macro expansion, near: {fragment})")
 
 
 def _text_for(kernel: KernelSource, location: Location) -> str | None:
@@ -492,10 +512,16 @@ def _extension_pragmas(unit: c_ast.FileAST):
             yield ext.string
 
 
+def is_local_object(decl: c_ast.Decl) -> bool:
+    """A variable that lives in __local memory: `__local float tile[16]`, not a private pointer
+    to local memory (`__local float4 *p = tile + offset;`, whose __local is the pointee's)."""
+    if isinstance(decl.type, c_ast.PtrDecl):
+        return any(dialect.ADDRESS_SPACES.get(q) == "local" for q in decl.type.quals)
+    return any(dialect.ADDRESS_SPACES.get(q) == "local" for q in decl.quals)
+
+
 def _local_declarations(body: c_ast.Node) -> list[c_ast.Decl]:
-    return [node for node in _walk(body)
-            if isinstance(node, c_ast.Decl) and any(dialect.ADDRESS_SPACES.get(q) == "local"
-                                                    for q in node.quals)]
+    return [node for node in _walk(body) if isinstance(node, c_ast.Decl) and is_local_object(node)]
 
 
 def _required_local_size(definition: c_ast.FuncDef) -> tuple[int, int, int] | None:

@@ -11,6 +11,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 
+from .. import dialect
 from ..errors import FusionError, SourceError
 from ..plan.layout import DEFAULT_LAYOUT, LAYOUTS, Layout, SubKernelNeeds
 from ..plan.partition import DeviceFacts, partition, shapes_of
@@ -90,31 +91,41 @@ def _planned(parsed, launches, layout, wave_size, max_work_group_size) -> Layout
 
 def program_flag_conflicts(parsed: Sequence[ParsedKernel | None]) -> dict[int, SourceError]:
     """Program-wide build flags (-cl-fast-relaxed-math, -cl-std=...) apply to the whole fused
-    program, so its sub-kernels must agree on them: for each kernel that disagrees with the
-    first (None entries are skipped), the error saying so, at its location."""
+    program, so its sub-kernels must agree on them (diagnostic flags such as -w or -Werror
+    excepted: they change no code): for each kernel that disagrees with the first (None entries
+    are skipped), the error saying so, at its location."""
     present = [(i, p) for i, p in enumerate(parsed) if p is not None]
     if not present:
         return {}
     _, first = present[0]
     conflicts = {}
     for index, other in present[1:]:
-        if sorted(other.program_flags) != sorted(first.program_flags):
+        if _code_flags(other) != _code_flags(first):
             conflicts[index] = SourceError(
                 f"sub-kernels '{first.name}' and '{other.name}' were built with different "
-                f"program-wide options ({' '.join(first.program_flags) or 'none'} vs "
-                f"{' '.join(other.program_flags) or 'none'}); they apply to the whole fused "
+                f"program-wide options ({' '.join(_code_flags(first)) or 'none'} vs "
+                f"{' '.join(_code_flags(other)) or 'none'}); they apply to the whole fused "
                 "program, so these kernels cannot be fused", other.location,
                 source_text=other.kernel.source
                 if other.location.file == other.kernel.display_name else None)
     return conflicts
 
 
+def _code_flags(parsed: ParsedKernel) -> list[str]:
+    return sorted(flag for flag in parsed.program_flags if not dialect.is_diagnostic_flag(flag))
+
+
 def agreed_program_flags(parsed: Sequence[ParsedKernel]) -> tuple[str, ...]:
-    """The program-wide flags every sub-kernel was built with (SourceError when they differ)."""
+    """The program-wide flags to build the fused program with: the ones every sub-kernel was
+    built with (SourceError when they differ), and every diagnostic flag any of them had."""
     conflicts = program_flag_conflicts(parsed)
     if conflicts:
         raise conflicts[min(conflicts)]
-    return parsed[0].program_flags
+    flags = [flag for flag in parsed[0].program_flags if not dialect.is_diagnostic_flag(flag)]
+    for p in parsed:
+        flags += [flag for flag in p.program_flags
+                  if dialect.is_diagnostic_flag(flag) and flag not in flags]
+    return tuple(flags)
 
 
 def default_kernel_name(parsed: Sequence[ParsedKernel]) -> str:

@@ -28,7 +28,7 @@ from pycparser import c_ast
 from .. import dialect
 from ..abi import NAMES
 from ..errors import UnsupportedError
-from .parse import calls, clone, location_of
+from .parse import calls, clone, is_local_object, location_of
 from .rename import RenamedKernel, RenamedProgram
 
 WORKITEM = NAMES.workitem_pointer      # the pointer to the sub-kernel's work-item record
@@ -136,7 +136,7 @@ def _hoist_local_declarations(kernel: RenamedKernel, body: c_ast.Compound,
     for block in _compounds(body):
         kept = []
         for statement in block.block_items or ():
-            if isinstance(statement, c_ast.Decl) and _is_local(statement):
+            if isinstance(statement, c_ast.Decl) and is_local_object(statement):
                 hoisted.append(statement)
             else:
                 kept.append(statement)
@@ -154,10 +154,6 @@ def _hoist_local_declarations(kernel: RenamedKernel, body: c_ast.Compound,
         replacements = {name: (member, name) for name in names}
         _replace_ids(body, replacements)
     return tuple(_without_address_space(decl) for decl in hoisted)
-
-
-def _is_local(decl: c_ast.Decl) -> bool:
-    return any(dialect.ADDRESS_SPACES.get(q) == "local" for q in decl.quals)
 
 
 def _compounds(node: c_ast.Node):

@@ -8,12 +8,16 @@ kept apart so that the fused build can check that its sub-kernels agree on them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import os
+import re
 import shlex
 from collections.abc import Sequence
 
+import pcpp.parser as pcpp_rules
 from pcpp import Preprocessor
+from ply import lex  # the copy pcpp brings and builds its lexer with
 
 from .. import dialect
 from ..errors import Location, SourceError
@@ -92,11 +96,41 @@ def split_options(options: Sequence[str]) -> BuildOptions:
     return BuildOptions(tuple(defines), tuple(undefines), tuple(include_dirs), tuple(program_flags))
 
 
+class _Rules:
+    """pcpp's token rules, with C's preprocessing numbers (C11 6.4.8): `2Input` is one token.
+    pcpp lexes it as the integer 2 and the identifier Input, so `DO##n##a` with n = 2Input
+    pasted DO2 and InputAxis0 and never re-scanned DO2InputAxis0 as the macro it names
+    (Paddle-Lite's concat kernels are written so; device compilers expand it)."""
+
+    tokens = pcpp_rules.tokens
+    literals = pcpp_rules.literals
+
+    @staticmethod
+    def t_CPP_INTEGER(t):
+        r"\.?\d(?:[eEpP][+-]|[0-9A-Za-z_.])*"
+        if not _INTEGER.fullmatch(t.value):
+            t.type = "CPP_FLOAT"  # any other pp-number: a float, or no number at all
+        return t
+
+
+_INTEGER = re.compile(r"((0[xX][0-9a-fA-F]+)|(\d+))([uU][lL]|[lL][uU]|[uU]|[lL])?")
+for _name in dir(pcpp_rules):
+    if _name.startswith("t_") and _name not in ("t_CPP_INTEGER", "t_CPP_FLOAT"):
+        _rule = getattr(pcpp_rules, _name)
+        setattr(_Rules, _name, staticmethod(_rule) if callable(_rule) else _rule)
+
+
+@functools.lru_cache(maxsize=1)
+def _base_lexer():
+    return lex.lex(object=_Rules(), optimize=True, lextab=None)
+
+
 class _Preprocessor(Preprocessor):
-    """pcpp, with errors collected (pcpp prints them and carries on) and pragmas passed through."""
+    """pcpp, with errors collected (pcpp prints them and carries on), pragmas passed through and
+    preprocessing numbers lexed as C lexes them."""
 
     def __init__(self, filename: str):
-        super().__init__()
+        super().__init__(lexer=_base_lexer().clone())
         self.filename = filename
         self.errors: list[tuple[Location, str]] = []
         self.line_directive = "#line"

@@ -74,13 +74,28 @@ class ProgramCache:
         """The program built for `device` of `context` (pyopencl's cl.Error when it fails)."""
         def build() -> cl.Program:
             # in a thread with a large stack: compilers recurse on deep expressions
+            quoted = [device_option(option) for option in options]
             program = with_large_stack(
-                lambda: cl.Program(context, source).build(options=list(options), devices=[device]))
+                lambda: cl.Program(context, source).build(options=quoted, devices=[device]))
             self.builds += 1
             return program
         # A program belongs to its context: the key holds it, and the cached program keeps the
         # context alive, so its address cannot be reused by another one.
         return self._programs.get(self.key(source, options, device, context), build)
+
+
+def device_option(option: str) -> str:
+    """One build option as the device compiler's option string needs it. KernelSource splits
+    options as a shell does (`'-DNAME="a b"'` is the one option `-DNAME=a b`), and OpenCL
+    compilers split the string they get at spaces, outside double quotes: an option with a space
+    or a quote goes back in double quotes (`-DNAME="a b"`)."""
+    if not any(char.isspace() or char == '"' for char in option):
+        return option
+    name, equals, value = option.partition("=")
+    escaped = lambda text: text.replace('"', '\\"')  # noqa: E731
+    if option.startswith("-D") and equals:
+        return f'{name}="{escaped(value)}"'
+    return f'"{escaped(option)}"'
 
 
 #: The package's build cache (a Fuser may be given another).
