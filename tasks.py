@@ -57,7 +57,9 @@ def main(argv) -> int:
         args = [PYTHON, "-m", "pytest", *rest]
     else:
         args = [PYTHON, "-m", "fusion", *rest]
-    return subprocess.call(args, cwd=ROOT)
+    # the tests run from the checkout; the commands from where the user is, so that their
+    # paths (-k file.cl:name, -o out.cl) mean what they typed
+    return subprocess.call(args, cwd=ROOT if command == "test" else os.getcwd())
 
 
 if __name__ == "__main__":

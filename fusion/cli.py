@@ -6,6 +6,10 @@
   check     run your kernels separately and fused (CPU device, optionally Oclgrind): PASS or the
             first differing output element
   models    the paper's six DNNs: operators, FLOPs and parameters against its Table 1
+
+Exit status: 0 success (check: PASS), 1 check found a difference or an Oclgrind report, 2 bad
+usage, bad input or a build error (with the located message), 3 an internal error (a bug: the
+message says so; no traceback).
 """
 from __future__ import annotations
 
@@ -13,12 +17,16 @@ import argparse
 import itertools
 import json
 import os
+import re
 import sys
-import warnings
+import tempfile
 
+from .abi import RESERVED_PREFIX
 from .compiler import KernelSource, generate
+from .compiler.parse import parse_kernel
 from .errors import FusionError
 from .plan import DEFAULT_LAYOUT, LAYOUTS
+from .verify.check import positive_int, quiet_build_logs
 
 
 def kernel_spec(text: str) -> KernelSource:
@@ -29,35 +37,73 @@ def kernel_spec(text: str) -> KernelSource:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def kernel_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_]\w*", text):
+        raise argparse.ArgumentTypeError(f"'{text}' is not an OpenCL C identifier")
+    if text.startswith(RESERVED_PREFIX):
+        raise argparse.ArgumentTypeError(f"'{text}': names starting with '{RESERVED_PREFIX}' "
+                                         "are the generated code's")
+    return text
+
+
 def _add_generation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", "--kernel", dest="kernels", action="append", type=kernel_spec,
                         required=True, metavar="FILE:NAME[:OPTIONS]",
                         help="a kernel to fuse, with its own build options (repeat)")
     parser.add_argument("--layout", choices=LAYOUTS, default=DEFAULT_LAYOUT)
-    parser.add_argument("--wave-size", type=int, default=32,
+    parser.add_argument("--wave-size", type=positive_int, default=32,
                         help="the target's wave/warp size (default 32)")
 
 
-def _write(path: str, text: str) -> None:
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+class OutputError(FusionError):
+    """Outputs that would overwrite each other or an input."""
+
+
+def write_outputs(files: list[tuple[str, str]], inputs) -> None:
+    """Write every file or none: refuse outputs that collide with each other or with an input
+    before anything is written; write each to a temporary file beside it, then rename them all
+    (a failure leaves no half-written output)."""
+    real = {}
+    for path, _ in files:
+        resolved = os.path.realpath(path)
+        if resolved in real:
+            raise OutputError(f"the outputs '{real[resolved]}' and '{path}' are the same file")
+        real[resolved] = path
+    for kernel in inputs:
+        if kernel.filename and os.path.realpath(kernel.filename) in real:
+            raise OutputError(f"the output '{real[os.path.realpath(kernel.filename)]}' is the "
+                              f"input '{kernel.filename}': it would be overwritten")
+    written = []
+    try:
+        for path, text in files:
+            directory = os.path.dirname(os.path.abspath(path))
+            os.makedirs(directory, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(prefix=".fusion-", suffix=".tmp", dir=directory)
+            written.append((temporary, path))
+            with os.fdopen(handle, "w", encoding="utf-8") as f:
+                f.write(text)
+        for temporary, path in written:
+            os.replace(temporary, path)
+    except OSError as error:
+        for temporary, _ in written:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+        raise OutputError(f"cannot write {error.filename or 'the outputs'}: "
+                          f"{error.strerror or error}") from None
 
 
 def command_generate(args) -> int:
     program = generate(args.kernels, wave_size=args.wave_size, layout=args.layout,
                        kernel_name=args.name)
-    if args.output in (None, "-"):
+    to_stdout = args.output in (None, "-")
+    manifest = args.manifest or (None if to_stdout else os.path.splitext(args.output)[0] + ".json")
+    files = [] if to_stdout else [(args.output, program.source)]
+    if manifest:
+        files.append((manifest, json.dumps(program.manifest, indent=2) + "\n"))
+    write_outputs(files, args.kernels)
+    if to_stdout:
         sys.stdout.write(program.source)
     else:
-        _write(args.output, program.source)
-    manifest = args.manifest or (os.path.splitext(args.output)[0] + ".json"
-                                 if args.output not in (None, "-") else None)
-    if manifest:
-        _write(manifest, json.dumps(program.manifest, indent=2) + "\n")
-    if args.output not in (None, "-"):
         print(f"wrote {args.output}" + (f" and {manifest}" if manifest else ""), file=sys.stderr)
     return 0
 
@@ -65,12 +111,19 @@ def command_generate(args) -> int:
 def command_prepare(args) -> int:
     from tqdm import tqdm
 
-    sizes = sorted({int(s) for s in args.sizes.split(",")})
+    for kernel in args.kernels:  # bad input is an error before anything is fused
+        parse_kernel(kernel)
+    try:
+        sizes = sorted({positive_int(s) for s in args.sizes.split(",")})
+    except argparse.ArgumentTypeError as error:
+        raise OutputError(f"--sizes: {error}") from None
     groups = [combo for size in sizes
               for combo in itertools.combinations_with_replacement(range(len(args.kernels)), size)
               if args.with_repeats or len(set(combo)) == size]
     index, failures = [], []
-    for combo in tqdm(groups, desc="fusing", unit="group", disable=args.quiet):
+    progress = not args.quiet and sys.stderr.isatty()
+    files = []
+    for combo in tqdm(groups, desc="fusing", unit="group", disable=not progress):
         members = [args.kernels[i] for i in combo]
         name = "fused__" + "__".join(f"{k.name}{i}" for k, i in zip(members, combo))
         try:
@@ -79,14 +132,16 @@ def command_prepare(args) -> int:
         except FusionError as error:
             failures.append(dict(kernels=list(combo), error=str(error)))
             continue
-        _write(os.path.join(args.output, name + ".cl"), program.source)
-        _write(os.path.join(args.output, name + ".json"), json.dumps(program.manifest, indent=2))
+        files += [(os.path.join(args.output, name + ".cl"), program.source),
+                  (os.path.join(args.output, name + ".json"),
+                   json.dumps(program.manifest, indent=2))]
         index.append(dict(kernels=list(combo), kernel_name=name, file=name + ".cl",
                           manifest=name + ".json"))
     catalogue = dict(inputs=[dict(index=i, file=k.display_name, name=k.name,
                                   options=list(k.options)) for i, k in enumerate(args.kernels)],
                      groups=index, failures=failures)
-    _write(os.path.join(args.output, "index.json"), json.dumps(catalogue, indent=2) + "\n")
+    files.append((os.path.join(args.output, "index.json"), json.dumps(catalogue, indent=2) + "\n"))
+    write_outputs(files, args.kernels)
     print(f"{len(index)} fused kernels in {args.output}/ ({len(failures)} could not be fused)",
           file=sys.stderr)
     for failure in failures:
@@ -128,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generation_options(gen)
     gen.add_argument("-o", "--output", help="the fused .cl (default: standard output)")
     gen.add_argument("--manifest", help="the manifest (default: next to --output, .json)")
-    gen.add_argument("--name", help="the fused kernel's name")
+    gen.add_argument("--name", type=kernel_name, help="the fused kernel's name")
     gen.set_defaults(run=command_generate)
 
     prep = commands.add_parser("prepare", help="fuse every 2- and 3-combination of kernels")
@@ -137,11 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--sizes", default="2,3", help="group sizes (default 2,3)")
     prep.add_argument("--with-repeats", action="store_true",
                       help="also groups that repeat a kernel (identical operators)")
-    prep.add_argument("--quiet", action="store_true", help="no progress bar")
+    prep.add_argument("--quiet", "--no-progress", action="store_true",
+                      help="no progress bar (there is none unless stderr is a terminal)")
     prep.set_defaults(run=command_prepare)
 
     demo = commands.add_parser("demo", help="fuse MobileNet-V2 operators, check and time them")
-    demo.add_argument("--rounds", type=int, default=30, help="timed rounds (alternating)")
+    demo.add_argument("--rounds", type=positive_int, default=30,
+                      help="timed rounds (alternating)")
     demo.add_argument("--device", default="intel-cpu",
                       help="part of the OpenCL platform name, or intel-cpu, pocl, nvidia "
                            "(default: intel-cpu, Intel's CPU runtime)")
@@ -165,20 +222,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# pyopencl turns every non-empty build log into a CompilerWarning, and Intel's CPU runtime
-# writes one for every program ("Compilation started ..."): noise on a terminal. A failed build
-# is an error with the whole log (BuildError), so nothing is lost.
-_BUILD_LOG_NOTICE = "Non-empty compiler output encountered"
-
-
 def main(argv=None) -> int:
-    warnings.filterwarnings("ignore", message=_BUILD_LOG_NOTICE)
+    quiet_build_logs()
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
     except FusionError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return 2
+    except BrokenPipeError:  # `python -m fusion models | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - a bug: say so, without a traceback
+        print(f"internal error (a bug of parallel-fusion; please report it): "
+              f"{type(error).__name__}: {error}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

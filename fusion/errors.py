@@ -42,8 +42,19 @@ def with_source_line(message: str, location: Location, source_text: str | None =
     return f"{message}\n    {line}\n    {caret}"
 
 
+def _rebuilt(cls, args, fields):
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(fields)
+    return error
+
+
 class FusionError(Exception):
-    """Base class of every error this package raises on purpose."""
+    """Base class of every error this package raises on purpose. Errors pickle with their
+    fields (a check run in a child process raises them in the parent as they were)."""
+
+    def __reduce__(self):
+        return _rebuilt, (type(self), self.args, self.__dict__)
 
 
 class LocatedError(FusionError):

@@ -58,7 +58,7 @@ def test_check_reports_the_first_difference(tmp_path):
     source.write_text("__kernel void sizes(__global uint *out)\n"
                       "{\n    out[get_global_id(0)] = (uint)get_global_size(5);\n}\n")
     done = subprocess.run(
-        [sys.executable, "-c", PLANTED_BUG, "check", "-k", f"{SCALE}:scale", "--launch",
+        [sys.executable, "-c", PLANTED_BUG, "check", "--in-process", "-k", f"{SCALE}:scale", "--launch",
          "64 buffer:float:64:random buffer:float:64:output int:64",
          "-k", f"{source}:sizes", "--launch", "16 buffer:uint:16:output"],
         cwd=ROOT, capture_output=True, text=True, timeout=300)

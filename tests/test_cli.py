@@ -39,13 +39,13 @@ def test_generate_reports_bad_input_with_its_location(tmp_path):
     bad = tmp_path / "bad.cl"
     bad.write_text("__kernel void k(__global float *o)\n{\n    o[0] = 1\n}\n")
     result = run("generate", "-k", f"{bad}:k", cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.startswith(f"error: {bad}:4:1: syntax error before: }}")
     assert "Traceback" not in result.stderr
     good = tmp_path / "good.cl"
     good.write_text("__kernel void k(__global float *o) { o[0] = 1.0f; }\n")
     missing = run("generate", "-k", f"{good}:nope", cwd=tmp_path)
-    assert missing.returncode == 1
+    assert missing.returncode == 2
     assert "no kernel named 'nope' (kernels found: k)" in missing.stderr
     malformed = run("generate", "-k", "just-a-file.cl")
     assert malformed.returncode == 2 and "FILE:NAME[:OPTIONS]" in malformed.stderr

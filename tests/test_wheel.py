@@ -64,3 +64,17 @@ def test_command_line_from_a_fresh_environment(fresh_install, tmp_path):
     manifest = json.loads((tmp_path / "fused.json").read_text())
     assert manifest["kernel_name"] == "fused__eltwise_add__pooling"
     assert "__kernel void fused__eltwise_add__pooling(" in out.read_text()
+
+
+def test_prepare_from_a_fresh_environment(fresh_install, tmp_path):
+    """The wheel's own dependencies are enough for `prepare` (it needed tqdm, not declared)."""
+    python, _, _ = fresh_install
+    kernels = os.path.join(ROOT, "fusion", "ops", "kernels")
+    result = subprocess.run(
+        [python, "-m", "fusion", "prepare", "-k", f"{kernels}/eltwise_add.cl:eltwise_add",
+         "-k", f"{kernels}/pooling.cl:pooling", "-o", str(tmp_path / "out")],
+        cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    # stderr is not a terminal here: no progress bar, only the summary
+    assert result.stderr == f"1 fused kernels in {tmp_path / 'out'}/ (0 could not be fused)\n"
+    assert json.loads((tmp_path / "out" / "index.json").read_text())["groups"][0]["kernels"] == [0, 1]

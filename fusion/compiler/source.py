@@ -42,20 +42,30 @@ class KernelSource:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, name: str, options: Sequence[str] = ()) -> "KernelSource":
-        with open(path, encoding="utf-8") as f:
-            return cls(f.read(), name, options, filename=os.fspath(path))
+        """SourceError when the file cannot be read or is not UTF-8 text."""
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as error:
+            raise SourceError(f"{os.fspath(path)}: cannot read it ({error.strerror})") from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            line = data.count(b"\n", 0, error.start) + 1
+            column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+            raise SourceError(f"not UTF-8 text (byte 0x{data[error.start]:02x})",
+                              Location(os.fspath(path), line, column)) from None
+        return cls(text, name, options, filename=os.fspath(path))
 
     @classmethod
     def from_spec(cls, text: str) -> "KernelSource":
         """FILE:NAME[:OPTIONS], as the command line takes it (fusion/ops/kernels/conv2d_1x1.cl:
-        conv2d_1x1:-DRELU); SourceError when it is malformed or the file does not exist."""
+        conv2d_1x1:-DRELU); SourceError when it is malformed or the file cannot be read."""
         parts = text.split(":", 2)
         if len(parts) < 2 or not parts[0] or not parts[1]:
             raise SourceError(f"expected FILE:NAME[:OPTIONS], got '{text}'")
         path, name = parts[0], parts[1]
         options = parts[2] if len(parts) == 3 else ""
-        if not os.path.isfile(path):
-            raise SourceError(f"{path}: no such file")
         return cls.from_file(path, name, [options] if options else [])
 
     @property

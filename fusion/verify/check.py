@@ -25,11 +25,13 @@ Arguments, in the kernel's parameter order:
     null                     a NULL buffer
     same:N                   the memory object of argument N (0-based) of this kernel again
 
-The kernels run separately and fused (fusion.testing.check_fusion) on PoCL and, with --oclgrind,
-under Oclgrind, once per run with inputs drawn from seed, seed+1, ...; every output must be
-bit-identical and Oclgrind must report nothing. Prints PASS, or the first difference (sub-kernel,
-output, index, both values). Exit status: 0 pass, 1 a difference or an Oclgrind report, 2 the
-check could not run (bad spec, a kernel that does not compile or cannot be fused).
+The kernels run separately and fused (fusion.testing.check_fusion) on Intel's CPU runtime (or
+--device) and, with --oclgrind, first under Oclgrind, once per run with inputs drawn from seed,
+seed+1, ...; every output must be bit-identical and Oclgrind must report nothing. Prints PASS, or
+the first difference (sub-kernel, output, index, both values). The devices run in a child process
+(--in-process: in this one), so a device compiler that crashes is reported, not fatal. Exit
+status: 0 pass, 1 a difference or an Oclgrind report, 2 the check could not run (bad spec, a
+kernel that does not compile or cannot be fused, a device that crashed).
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ import json
 import os
 import shlex
 import sys
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -47,6 +50,7 @@ from .. import dialect
 from ..errors import FusionError
 from ..plan.layout import DEFAULT_LAYOUT, LAYOUTS
 from ..compiler.source import KernelSource
+from .isolate import isolated
 
 FILLS = ("random", "zeros", "iota", "output", "inout")
 
@@ -252,15 +256,16 @@ def _fill(rng: np.random.Generator, fill: str, dtype: np.dtype, count: int) -> n
 
 
 def run(launches: Sequence[LaunchSpec], *, layout: str | None = None, oclgrind: bool = False,
-        runs: int = 1, seed: int = 0, out=sys.stdout) -> int:
+        runs: int = 1, seed: int = 0, device: str | None = None, out=sys.stdout) -> int:
     """Check the launches; print PASS or the first failure; return the exit status."""
+    quiet_build_logs()
     from .testing import EquivalenceError, OclgrindError, check_fusion
     kernels = [launch.kernel for launch in launches]
     results = []
     for run_seed in range(seed, seed + runs):
         try:
             results = check_fusion(kernels, factory_for(launches, run_seed), layout=layout,
-                                   oclgrind=oclgrind)
+                                   oclgrind=oclgrind, platform=device)
         except (EquivalenceError, OclgrindError) as failure:
             print(f"FAIL (seed {run_seed}): {failure}", file=out)
             return 1
@@ -274,6 +279,24 @@ def run(launches: Sequence[LaunchSpec], *, layout: str | None = None, oclgrind: 
     return 0
 
 
+# pyopencl turns every non-empty build log into a CompilerWarning, and Intel's CPU runtime
+# writes one for every program ("Compilation started ..."): noise on a terminal. A failed build
+# is an error with the whole log (BuildError), so nothing is lost.
+def quiet_build_logs() -> None:
+    warnings.filterwarnings("ignore", message="Non-empty compiler output encountered")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `check` subcommand's options (fusion/cli.py)."""
     parser.add_argument("-k", "--kernel", dest="kernels", action="append", default=[],
@@ -285,8 +308,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", choices=LAYOUTS, help=f"default {DEFAULT_LAYOUT}")
     parser.add_argument("--oclgrind", action="store_true",
                         help="also run under Oclgrind; it must report nothing")
-    parser.add_argument("--runs", type=int, default=1, help="runs with seeds seed, seed+1, ...")
+    parser.add_argument("--runs", type=positive_int, default=1,
+                        help="runs with seeds seed, seed+1, ... (at least 1)")
+    parser.add_argument("--device", default="intel-cpu",
+                        help="the native device: part of its OpenCL platform name, or intel-cpu, "
+                             "pocl, nvidia (default: intel-cpu)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first run's inputs")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the devices in this process (default: a child process, so a "
+                             "device compiler that crashes is reported, not fatal)")
 
 
 def command(args) -> int:
@@ -305,8 +335,11 @@ def command(args) -> int:
             launches = [parse_launch(KernelSource.from_spec(k), text)
                         for k, text in zip(args.kernels, args.launches)]
             layout = None
-        return run(launches, layout=args.layout or layout, oclgrind=args.oclgrind,
-                   runs=args.runs, seed=args.seed)
+        settings = dict(layout=args.layout or layout, oclgrind=args.oclgrind, runs=args.runs,
+                        seed=args.seed, device=args.device)
+        if args.in_process:
+            return run(launches, **settings)
+        return isolated(run, launches, what="the check", **settings)
     except argparse.ArgumentTypeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

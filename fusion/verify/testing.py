@@ -201,14 +201,15 @@ class CheckResult:
 
 
 def check_fusion(kernels: Sequence[KernelSource], factory: Factory, *, layout: str | None = None,
-                 cpu: bool = True, oclgrind: bool = False,
+                 cpu: bool = True, oclgrind: bool = False, platform: str | None = None,
                  pocl: bool | None = None) -> list[CheckResult]:
     """Run the kernels separately and fused under Oclgrind (with oclgrind=True) and then on the
     default CPU device (cpu=True); raise EquivalenceError at the first output element whose bits
     differ, OclgrindError when Oclgrind reports anything (for the separate launches: a problem
     of the kernels themselves; for the fused launch: of fusion). A kernel that cannot share the
     fused launch on a device runs on its own there (see CheckResult.alone), as it would at run
-    time. `pocl` is the old name of `cpu`."""
+    time. `platform`: the native device instead of the default CPU one (a part of its platform
+    name, or intel-cpu, pocl, nvidia). `pocl` is the old name of `cpu`."""
     if pocl is not None:
         cpu = pocl
     results = []
@@ -217,7 +218,7 @@ def check_fusion(kernels: Sequence[KernelSource], factory: Factory, *, layout: s
         results.append(check_on_device(context, kernels, factory,
                                        fuser=_shared_fuser(context, layout), log=log))
     if cpu:
-        context = shared_cpu_context()
+        context = shared_cpu_context(platform or DEFAULT_PLATFORM)
         results.append(check_on_device(context, kernels, factory,
                                        fuser=_shared_fuser(context, layout)))
     return results
@@ -283,12 +284,13 @@ _shared: dict = {}
 _shared_lock = threading.Lock()
 
 
-def shared_cpu_context() -> cl.Context:
-    """One context on the default CPU device per process, made on first use."""
+def shared_cpu_context(platform: str = DEFAULT_PLATFORM) -> cl.Context:
+    """One context on the default CPU device (or the named platform's first device) per
+    process, made on first use."""
     with _shared_lock:
-        if "cpu" not in _shared:
-            _shared["cpu"] = platform_context(DEFAULT_PLATFORM)
-        return _shared["cpu"]
+        if ("native", platform) not in _shared:
+            _shared[("native", platform)] = platform_context(platform)
+        return _shared[("native", platform)]
 
 
 def shared_pocl_context() -> cl.Context:
