@@ -38,27 +38,7 @@ def group_seed(seed: int, index: int) -> int:
     return seed * 1_000_003 + index
 
 
-_platform_fusers: dict = {}
-
-
-def _platform_fuser(platform_name: str, layout: str):
-    """A context on another OpenCL platform (NVIDIA, say) and a fuser for it, per process."""
-    import fusion
-    import pyopencl as cl
-    from fusion.runtime import find_platform
-    if platform_name not in _platform_fusers:
-        platform = find_platform(platform_name)
-        if platform is None:
-            raise SystemExit(f"no OpenCL platform matching '{platform_name}'")
-        _platform_fusers[platform_name] = cl.Context(platform.get_devices()[:1])
-    context = _platform_fusers[platform_name]
-    key = (platform_name, layout)
-    if key not in _platform_fusers:
-        _platform_fusers[key] = fusion.Fuser(context, layout=layout)
-    return context, _platform_fusers[key]
-
-
-def _oclgrind_limitation(error: BaseException, group) -> str | None:
+def _oclgrind_limitation(error: BaseException, group, device: str) -> str | None:
     """Oclgrind 21.10 cannot execute some LLVM intrinsics its own optimiser emits (it prints
     "Undefined external function: llvm.bitreverse.i32" and creates no kernel): a kernel PoCL
     builds and creates fine then fails under Oclgrind alone, before any fusion. Not a verdict
@@ -69,29 +49,34 @@ def _oclgrind_limitation(error: BaseException, group) -> str | None:
     from fusion.verify.testing import shared_cpu_context
     if not (isinstance(error, cl.LogicError) and "INVALID_KERNEL_NAME" in str(error)):
         return None
-    context = shared_cpu_context()
+    context = shared_cpu_context(device)
     for kernel in group.sources:
         try:
             build_alone(context, context.devices[0], kernel)
         except (cl.Error, FusionError):
             return None
-    return ("Oclgrind could not create a kernel that PoCL builds and creates (an LLVM "
-            "intrinsic Oclgrind cannot execute; it prints 'Undefined external function')")
+    return ("Oclgrind could not create a kernel that the native device builds and creates (an "
+            "LLVM intrinsic Oclgrind cannot execute; it prints 'Undefined external function')")
 
 
-def run_group(seed: int, index: int, oclgrind: bool, platform: str | None = None) -> dict:
-    """Check one group; a dict that says what happened (never raises). With platform (part of
-    an OpenCL platform's name, e.g. NVIDIA): the whole group on that platform instead, OpenCL
-    1.2 kernels only."""
+def _is_pocl(device: str) -> bool:
+    return "pocl" in device.lower() or "portable" in device.lower()
+
+
+def run_group(seed: int, index: int, oclgrind: bool, device: str = "intel-cpu") -> dict:
+    """Check one group; a dict that says what happened (never raises). The whole group under
+    Oclgrind first, then on `device` (the default CPU device, Intel's runtime; or part of an
+    OpenCL platform's name, pocl, nvidia). PoCL 3.0-rc2 miscompiles some barrier kernels even
+    alone, so on PoCL the group is compared without them; NVIDIA gets OpenCL 1.2 groups."""
     import warnings
     from fusion.verify.kernelgen import generate_group
-    from fusion.verify.testing import EquivalenceError, OclgrindError, check_fusion, check_on_device
+    from fusion.verify.testing import EquivalenceError, OclgrindError, check_fusion
 
     started = time.perf_counter()
     number = group_seed(seed, index)
     record = dict(index=index, seed=number, outcome="pass")
     try:
-        group = generate_group(number, cl2=False if platform else None)
+        group = generate_group(number, cl2=False if "nvidia" in device.lower() else None)
     except Exception:  # noqa: BLE001 - a generator bug is a result too
         record.update(outcome="generator error", detail=traceback.format_exc(limit=3))
         return record
@@ -99,32 +84,25 @@ def run_group(seed: int, index: int, oclgrind: bool, platform: str | None = None
                   barrier_kernels=group.barrier_kernels, describe=group.describe(),
                   features=sorted(set().union(*(k.features for k in group.kernels),
                                               group.collisions())))
-    # PoCL 3.0-rc2 miscompiles some barrier kernels even alone (results change from run to
-    # run), so PoCL compares the group without them; Oclgrind checks the whole group.
-    on_pocl = group.without_barrier_kernels()
-    record["pocl_kernels"] = len(on_pocl.kernels) if not platform else 0
+    native = group.without_barrier_kernels() if _is_pocl(device) else group
+    record["native_kernels"] = len(native.kernels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             results = []
-            if platform:
-                context, fuser = _platform_fuser(platform, group.layout)
-                results.append(check_on_device(context, group.sources, group.factory(number),
-                                               fuser=fuser))
-            elif len(on_pocl.kernels) >= 2:
-                results += check_fusion(on_pocl.sources, on_pocl.factory(number),
-                                        layout=group.layout)
-            if oclgrind and not platform:
+            if oclgrind:
                 try:
                     results += check_fusion(group.sources, group.factory(number),
-                                            layout=group.layout, pocl=False, oclgrind=True)
+                                            layout=group.layout, cpu=False, oclgrind=True)
                 except Exception as error:  # noqa: BLE001
-                    limitation = _oclgrind_limitation(error, group)
+                    limitation = _oclgrind_limitation(error, group, device)
                     if not limitation:
                         raise
-                    record.update(outcome="Oclgrind cannot run it", detail=limitation)
-        record["launches"] = {r.device.split(" (")[0].replace("Portable Computing Language", "PoCL"):
-                              r.launches for r in results}
+                    record.update(outcome=LIMITATION, detail=limitation)
+            if len(native.kernels) >= 2:
+                results += check_fusion(native.sources, native.factory(number),
+                                        layout=group.layout, platform=device)
+        record["launches"] = {_short(r.device): r.launches for r in results}
         unexpected = [reason for result in results for reason in result.alone]
         if unexpected and record["outcome"] == "pass":
             record.update(outcome="unexpected fallback", detail="\n".join(unexpected)[:3000])
@@ -136,6 +114,10 @@ def run_group(seed: int, index: int, oclgrind: bool, platform: str | None = None
         record.update(outcome="error", detail=f"{type(error).__name__}: {error}"[:3000])
     record["seconds"] = round(time.perf_counter() - started, 3)
     return record
+
+
+def _short(device: str) -> str:
+    return device.split(" (")[0].replace("Portable Computing Language", "PoCL")
 
 
 def _versions() -> dict:
@@ -176,8 +158,10 @@ def summarise(records: list[dict], args, seconds: float, versions: dict) -> dict
         barrier_kernels=dict(sorted(collections.Counter(r.get("barrier_kernels")
                                                         for r in records).items())),
         fully_fused=dict(fully_fused),
-        pocl_groups=sum(r.get("pocl_kernels", 0) >= 2 for r in records),
-        pocl_kernels=sum(r.get("pocl_kernels", 0) for r in records if r.get("pocl_kernels", 0) >= 2),
+        device=args.device,
+        native_groups=sum(r.get("native_kernels", 0) >= 2 for r in records),
+        native_kernels=sum(r.get("native_kernels", 0) for r in records
+                           if r.get("native_kernels", 0) >= 2),
         features=dict(sorted(features.items())),
         seconds=round(seconds, 1),
         versions=versions,
@@ -190,8 +174,8 @@ def command_line(args) -> str:
         parts.append(f"--start {args.start}")
     if args.no_oclgrind:
         parts.append("--no-oclgrind")
-    if args.platform:
-        parts.append(f"--platform {args.platform}")
+    if args.device != "intel-cpu":
+        parts.append(f"--device {args.device}")
     return " ".join(parts)
 
 
@@ -211,9 +195,16 @@ def _table(summary: dict) -> list[str]:
         "| layouts | " + ", ".join(f"{k}: {v}" for k, v in summary["layouts"].items()) + " |",
         "| groups fused whole (one launch) | " + ", ".join(f"{k}: {v}" for k, v in summary["fully_fused"].items()) + " |",
     ]
-    if summary.get("pocl_groups"):
+    if summary.get("pocl_groups"):  # the earlier runs, on PoCL
         rows.append(f"| checked on PoCL | {summary['pocl_groups']} groups, without their barrier "
                     f"kernels ({summary['pocl_kernels']} kernels) |")
+    if "native_groups" in summary:
+        rows.append(f"| checked on the native device ({summary['device']}) | "
+                    f"{summary['native_groups']} groups ({summary['native_kernels']} kernels) |")
+    if "groups_running_when_a_worker_crashed" in summary:
+        crashed = summary["groups_running_when_a_worker_crashed"]
+        rows.append(f"| worker processes that died (groups then re-run alone) | "
+                    f"{len(crashed)} groups re-run" + (f": {crashed}" if crashed else "") + " |")
     return ["| | |", "|---|---|", *rows]
 
 
@@ -310,15 +301,57 @@ def _init_worker():
     warnings.simplefilter("ignore")
 
 
+def _run_pool(indices, args, oclgrind, deadline, done) -> list[int]:
+    """Run the groups in a pool of worker processes, at most 2 per worker queued; return the
+    groups in flight when a worker died (empty when all finished or time ran out)."""
+    spawn = multiprocessing.get_context("spawn")
+    pool = concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=spawn,
+                                                  initializer=_init_worker)
+    queue, running = list(indices), {}
+    try:
+        while queue or running:
+            while queue and len(running) < 2 * args.jobs:
+                index = queue.pop(0)
+                running[pool.submit(run_group, args.seed, index, oclgrind, args.device)] = index
+            timeout = None if deadline is None else max(0.0, deadline - time.perf_counter())
+            finished, _ = concurrent.futures.wait(running, timeout=timeout,
+                                                  return_when=concurrent.futures.FIRST_COMPLETED)
+            if not finished:
+                return []
+            for future in finished:
+                index = running.pop(future)
+                try:
+                    done(future.result())
+                except concurrent.futures.process.BrokenProcessPool:
+                    return sorted([index, *running.values()])
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return []
+
+
+def _run_alone(seed: int, index: int, oclgrind: bool, device: str) -> dict:
+    """One group in a process of its own; a crash of that process is the group's outcome."""
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn,
+                                                initializer=_init_worker) as alone:
+        try:
+            return alone.submit(run_group, seed, index, oclgrind, device).result()
+        except concurrent.futures.process.BrokenProcessPool:
+            return dict(index=index, seed=group_seed(seed, index), outcome="device crash",
+                        detail="the process checking this group died again when it ran alone")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--groups", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", type=int, default=0, help="first group index")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--no-oclgrind", action="store_true", help="PoCL only (faster)")
-    parser.add_argument("--platform", help="check whole groups on this OpenCL platform instead "
-                                           "(part of its name, e.g. NVIDIA; OpenCL 1.2 kernels)")
+    parser.add_argument("--no-oclgrind", action="store_true",
+                        help="the native device only (faster)")
+    parser.add_argument("--device", "--platform", dest="device", default="intel-cpu",
+                        help="the native device: intel-cpu (default), pocl, nvidia, or part of "
+                             "an OpenCL platform's name")
     parser.add_argument("--show", action="store_true", help="print each group's kernels")
     parser.add_argument("--seconds", type=float, help="stop after this long; report what is done")
     parser.add_argument("--output", default=os.path.join(ROOT, "scripts", "results", "fuzz.json"))
@@ -335,7 +368,7 @@ def main(argv=None) -> int:
         from fusion.verify.kernelgen import generate_group
         for index in indices:
             group = generate_group(group_seed(args.seed, index),
-                                   cl2=False if args.platform else None)
+                                   cl2=False if "nvidia" in args.device.lower() else None)
             print(f"=== group {index}: {group.describe()}")
             for kernel in group.kernels:
                 print(f"--- {kernel.kernel.filename}: {kernel.kernel.name} "
@@ -344,33 +377,39 @@ def main(argv=None) -> int:
     from tqdm import tqdm
     versions = _versions()  # of the code this run starts with
     started = time.perf_counter()
-    records = []
-    spawn = multiprocessing.get_context("spawn")
     # --seconds: stop on time and report the groups done (for a machine lent for minutes)
     deadline = started + args.seconds if args.seconds else None
-    pool = concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=spawn,
-                                                  initializer=_init_worker)
-    futures = [pool.submit(run_group, args.seed, i, not args.no_oclgrind, args.platform)
-               for i in indices]
+    oclgrind = not args.no_oclgrind
+    records, crashes = [], []
     bad = 0
-    with tqdm(total=len(futures), unit="group", dynamic_ncols=True) as progress:
-        try:
-            for future in concurrent.futures.as_completed(
-                    futures, timeout=None if deadline is None else deadline - time.perf_counter()):
-                record = future.result()
-                records.append(record)
-                if record["outcome"] != "pass":
-                    bad += record["outcome"] != LIMITATION
-                    tqdm.write(f"group {record['index']}: {record['outcome']}: "
-                               f"{record.get('detail', '').strip()[:600]}")
-                progress.set_postfix(failures=bad)
-                progress.update()
-        except concurrent.futures.TimeoutError:
+    with tqdm(total=len(indices), unit="group", dynamic_ncols=True) as progress:
+        def done(record):
+            nonlocal bad
+            records.append(record)
+            if record["outcome"] != "pass":
+                bad += record["outcome"] != LIMITATION
+                tqdm.write(f"group {record['index']}: {record['outcome']}: "
+                           f"{record.get('detail', '').strip()[:600]}")
+            progress.set_postfix(failures=bad)
+            progress.update()
+        pending = list(indices)
+        while pending and (deadline is None or time.perf_counter() < deadline):
+            in_flight = _run_pool(pending, args, oclgrind, deadline, done)
+            # a worker died (a device that crashed the process): each group it may have been
+            # running runs again alone, so the crash is pinned on a group or found not to recur
+            for index in in_flight:
+                record = _run_alone(args.seed, index, oclgrind, args.device)
+                record["ran_during_a_crash"] = True
+                crashes.append(index)
+                done(record)
+            finished = {r["index"] for r in records}
+            pending = [i for i in pending if i not in finished]
+        if pending:
             tqdm.write(f"--seconds {args.seconds} reached: {len(records)} groups done")
-    pool.shutdown(wait=False, cancel_futures=True)
     records.sort(key=lambda r: r["index"])
     args.groups = len(records) if deadline is not None else args.groups
     summary = summarise(records, args, time.perf_counter() - started, versions)
+    summary["groups_running_when_a_worker_crashed"] = crashes
     print(f"{summary['groups']} groups ({summary['kernels']} kernels): {summary['outcomes']}; "
           f"mismatches {summary['mismatches']}, Oclgrind reports {summary['oclgrind_reports']}")
     if not args.no_write:

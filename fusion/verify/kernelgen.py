@@ -398,6 +398,8 @@ class _KernelWriter:
         self.local_pointer: str | None = None
         self.extent_name = ""
         self.struct_type: tuple[str, list[tuple[str, str]]] | None = None
+        self.attributed: tuple[str, bool] | None = None
+        self.glued = False
         self.slots = 0
         self.float_slots = 0
 
@@ -449,6 +451,14 @@ class _KernelWriter:
             self.file_scope.append(f"typedef struct {{ {members} }} {name};")
             self.struct_type = (name, fields)
             self.features.add("struct typedef")
+        if c.chance(30):
+            self._attributed_record()
+        if c.chance(20):
+            # token pasting whose middle argument is a preprocessing number (MNN writes
+            # DO##n##Input... with n = 2): pcpp must lex `2In` as one token
+            self.file_scope += ["#define GLUE3(a, n, b) a##n##b"]
+            self.glued = True
+            self.features.add("token pasting of a pp-number")
         if c.chance(25):
             tag = c.choice(("mode", "phase"))
             first = c.choice(("MODE_A", "MODE_B"))
@@ -456,6 +466,31 @@ class _KernelWriter:
             self.file_scope.append(f"enum {tag} {{ {first} = {c.integer(1, 50)}, MODE_C = {c.integer(51, 99)} }};")
             self.features.add("enum")
         self.write_helpers()
+
+    def _attributed_record(self) -> None:
+        """A struct whose layout its attributes decide, in each place an attribute may stand;
+        its sizeof goes into the results, so an attribute lost in fusion changes them."""
+        c = self.c
+        name = self.names.take(("packed_t", "wide_t", "blob_t"), "attr_t")
+        form = c.integer(0, 4)
+        fields = "uchar tag; uint value;" if c.chance(60) else "ushort tag; float4 lanes; uint value;"
+        if form == 0:    # attribute after the closing brace
+            text = f"typedef struct {{ {fields} }} __attribute__((packed)) {name};"
+        elif form == 1:  # attribute before the body
+            text = f"typedef struct __attribute__((packed)) {{ {fields} }} {name};"
+        elif form == 2:  # an aligned tagged struct, then a typedef of it
+            align = c.choice((16, 32, 64))
+            text = (f"struct __attribute__((aligned({align}))) {name}_tag {{ {fields} }};\n"
+                    f"typedef struct {name}_tag {name};")
+        elif form == 3:  # aligned, after the braces
+            text = f"typedef struct {{ {fields} }} __attribute__((aligned({c.choice((8, 32))}))) {name};"
+        else:            # a field attribute
+            text = (f"typedef struct {{ uchar tag; uint value __attribute__((aligned("
+                    f"{c.choice((8, 16))}))); }} {name};")
+            fields = "uchar tag; uint value;"
+        self.file_scope.append(text)
+        self.attributed = (name, "lanes" in fields)
+        self.features.add("attributed struct")
 
     def write_helpers(self) -> None:
         c = self.c
@@ -596,7 +631,8 @@ class _KernelWriter:
         self.facc = facc
         sections = [self._builtin_probes, self._loop, self._vectors, self._struct_section,
                     self._maybe_section, self._helper_calls, self._block_scope,
-                    self._private_array, self._switch]
+                    self._private_array, self._switch, self._attributed_section,
+                    self._glued_section, self._long_chain, self._deep_nest, self._else_if_chain]
         chosen = [s for s in sections if c.chance(55)]
         order = sorted(range(len(chosen)), key=lambda _: c.integer(0, 1000))
         for position, index in enumerate(order):
@@ -746,6 +782,58 @@ class _KernelWriter:
             self.line(f"{self.facc} = {_clamped(f'{self.facc} + copy_{name}.b')};")
         self.features.add("struct")
 
+    def _attributed_section(self) -> None:
+        if not self.attributed:
+            return
+        name, has_lanes = self.attributed
+        record = self.local(("rec2", "packed", "item"), "pk_")
+        self.line(f"{name} {record};")
+        self.line(f"{record}.tag = ({'ushort' if has_lanes else 'uchar'})({self.expr.uint(1)});")
+        self.line(f"{record}.value = {self.expr.uint(1)};")
+        if has_lanes:
+            self.line(f"{record}.lanes = (float4)({_clamped(self.expr.float(1))});")
+            self.line(f"{self.facc} = {_clamped(f'{self.facc} + {record}.lanes.y')};")
+        self.line(f"{self.acc} += (uint)sizeof({name}) * 131u + {record}.value + (uint){record}.tag;")
+
+    def _glued_section(self) -> None:
+        if not self.glued:
+            return
+        middle, tail = self.c.choice((("2In", "put"), ("3x", "Axis0"), ("1e", "4"), ("0x", "F")))
+        head = self.c.choice(("pv", "glue"))
+        name = f"{head}{middle}{tail}"
+        if name in self.names.taken:
+            return
+        self.names.taken.add(name)
+        self.line(f"uint GLUE3({head}, {middle}, {tail}) = {self.expr.uint(1)};")
+        self.line(f"{self.acc} ^= {name} * 5u;")
+
+    def _long_chain(self) -> None:
+        """A long flat chain of one operator (unrolled loops write them): hundreds of terms."""
+        c = self.c
+        terms = c.choice((40, 120, 400))
+        operator = c.choice(("+", "^", "+", "|"))
+        atoms = [c.choice(self.uint_vars) if c.chance(70) else f"{c.integer(0, 99)}u"
+                 for _ in range(terms)]
+        self.line(f"{self.acc} = {f' {operator} '.join(atoms)};")
+        self.features.add("long expression chain")
+
+    def _deep_nest(self) -> None:
+        """Parentheses nested hundreds deep, with an operator at each level (not flattened)."""
+        c = self.c
+        depth = c.choice((30, 100, 250))
+        text = self.acc
+        for level in range(depth):
+            text = f"({c.choice(self.uint_vars)} {c.choice(('-', '^', '*'))} {text})"
+        self.line(f"{self.acc} = {text};")
+        self.features.add("deep nesting")
+
+    def _else_if_chain(self) -> None:
+        c = self.c
+        length = c.choice((10, 60, 200))
+        conditions = [f"if (lin == {j}u) {self.acc} += {c.integer(1, 999)}u;" for j in range(length)]
+        self.line(" else ".join(conditions) + f" else {self.acc} ^= 3u;")
+        self.features.add("else-if chain")
+
     def _private_array(self) -> None:
         c = self.c
         name = self.local(("arr", "vals", "window"), "arr_")
@@ -858,6 +946,12 @@ class _KernelWriter:
             tile = self.names.take(("tile", "partial", "shared_acc"), "tile_")
             self.line(f"__local uint {tile}[{group_macro}];")
             self.features.add("__local array in body")
+        if c.chance(30):
+            # a private pointer to local memory, initialised (only __local objects may not be)
+            view = self.names.take(("view", "lp"), "view_")
+            self.line(f"__local uint *{view} = {tile} + 0;")
+            tile = view
+            self.features.add("__local pointer local")
         shift = c.integer(1, items)
         if c.chance(35):
             # the exchange in a helper: a barrier inside a function, on a __local pointer
