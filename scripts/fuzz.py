@@ -9,7 +9,8 @@ kernels; Oclgrind checks every group whole.
 
     python scripts/fuzz.py --groups 2000 --seed 1 --jobs 2
 
-writes scripts/results/fuzz.json and docs/FUZZING.md. Group i of seed S is reproducible alone:
+writes scripts/results/fuzz.json and docs/FUZZING.md. A run that is stopped (--seconds, or
+killed) goes on with the same command and --resume. Group i of seed S is reproducible alone:
 
     python scripts/fuzz.py --seed S --start i --groups 1 --show
 """
@@ -183,7 +184,8 @@ def _table(summary: dict) -> list[str]:
     passed = summary["outcomes"].get("pass", 0)
     other = len(summary["failures"]) - summary["mismatches"] - summary["oclgrind_reports"]
     rows = [
-        f"| groups tried | {summary['groups']} ({summary['kernels']} kernels) |",
+        f"| groups tried | {summary['groups']} ({summary['kernels']} kernels)"
+        + ("" if summary.get("complete", True) else " — the run is not finished yet") + " |",
         f"| passed | {passed} |",
         f"| output mismatches | {summary['mismatches']} |",
         f"| Oclgrind reports | {summary['oclgrind_reports']} |",
@@ -357,6 +359,8 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default=os.path.join(ROOT, "scripts", "results", "fuzz.json"))
     parser.add_argument("--doc", default=os.path.join(ROOT, "docs", "FUZZING.md"))
     parser.add_argument("--no-write", action="store_true", help="print only; write no files")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on with a run that was stopped (its journal beside --output)")
     parser.add_argument("--report", action="store_true",
                         help="only regenerate --doc from scripts/results/fuzz*.json")
     args = parser.parse_args(argv)
@@ -380,19 +384,51 @@ def main(argv=None) -> int:
     # --seconds: stop on time and report the groups done (for a machine lent for minutes)
     deadline = started + args.seconds if args.seconds else None
     oclgrind = not args.no_oclgrind
-    records, crashes = [], []
+    # every finished group is appended to a journal beside --output, so that a run stopped
+    # (a session's end) goes on where it was with --resume; the summary counts them all
+    journal_path = os.path.splitext(args.output)[0] + ".journal.jsonl"
+    records, crashes, earlier_seconds = [], [], 0.0
+    if args.resume and not os.path.exists(journal_path) and os.path.exists(journal_path + ".gz"):
+        import gzip  # a journal carried over compressed (committed between sessions)
+        with gzip.open(journal_path + ".gz", "rt", encoding="utf-8") as packed, \
+                open(journal_path, "w", encoding="utf-8") as unpacked:
+            unpacked.write(packed.read())
+    if args.resume and os.path.exists(journal_path):
+        with open(journal_path, encoding="utf-8") as f:
+            for line in f:
+                entry = json.loads(line)
+                if "run_seconds" in entry:
+                    earlier_seconds += entry["run_seconds"]
+                elif entry["index"] in indices:
+                    records.append(entry)
+                    if entry.get("ran_during_a_crash"):
+                        crashes.append(entry["index"])
+        print(f"resuming: {len(records)} groups done in {earlier_seconds / 60:.0f} min",
+              file=sys.stderr)
+    elif not args.no_write and os.path.exists(journal_path):
+        os.remove(journal_path)
+    if not args.no_write:
+        os.makedirs(os.path.dirname(os.path.abspath(journal_path)), exist_ok=True)
+    journal = None if args.no_write else open(journal_path, "a", encoding="utf-8")
     bad = 0
-    with tqdm(total=len(indices), unit="group", dynamic_ncols=True) as progress:
+    with tqdm(total=len(indices), initial=len(records), unit="group",
+              dynamic_ncols=True) as progress:
         def done(record):
             nonlocal bad
             records.append(record)
+            if journal:
+                kept = record if record["outcome"] != "pass" else \
+                    {k: v for k, v in record.items() if k not in ("describe", "seed")}
+                journal.write(json.dumps(kept) + "\n")
+                journal.flush()
             if record["outcome"] != "pass":
                 bad += record["outcome"] != LIMITATION
                 tqdm.write(f"group {record['index']}: {record['outcome']}: "
                            f"{record.get('detail', '').strip()[:600]}")
             progress.set_postfix(failures=bad)
             progress.update()
-        pending = list(indices)
+        finished = {r["index"] for r in records}
+        pending = [i for i in indices if i not in finished]
         while pending and (deadline is None or time.perf_counter() < deadline):
             in_flight = _run_pool(pending, args, oclgrind, deadline, done)
             # a worker died (a device that crashed the process): each group it may have been
@@ -406,9 +442,13 @@ def main(argv=None) -> int:
             pending = [i for i in pending if i not in finished]
         if pending:
             tqdm.write(f"--seconds {args.seconds} reached: {len(records)} groups done")
+    if journal:
+        journal.write(json.dumps({"run_seconds": time.perf_counter() - started}) + "\n")
+        journal.close()
     records.sort(key=lambda r: r["index"])
-    args.groups = len(records) if deadline is not None else args.groups
-    summary = summarise(records, args, time.perf_counter() - started, versions)
+    complete = len(records) == len(indices)
+    summary = summarise(records, args, earlier_seconds + time.perf_counter() - started, versions)
+    summary["complete"] = complete
     summary["groups_running_when_a_worker_crashed"] = crashes
     print(f"{summary['groups']} groups ({summary['kernels']} kernels): {summary['outcomes']}; "
           f"mismatches {summary['mismatches']}, Oclgrind reports {summary['oclgrind_reports']}")
