@@ -8,8 +8,8 @@ layer that talks to OpenCL), `ops` (the operator library), `graph` (model graphs
 import importlib
 
 from .compiler import FusedProgram, KernelSource, generate
-from .errors import (BuildError, DeviceLimitError, FusionError, LaunchError, LayoutError,
-                     Location, SourceError, UnsupportedError)
+from .errors import (BuildError, DeviceError, DeviceLimitError, FusionError, LaunchError,
+                     LayoutError, Location, SourceError, UnsupportedError)
 
 _RUNTIME = ("Fuser", "FusedKernel", "FusionWarning", "BoundLaunch", "Launch", "ProgramCache")
 _MODULES = ("testing", "kernelgen", "models", "ops", "graph", "execute", "verify", "runtime",
@@ -18,7 +18,7 @@ _MODULES = ("testing", "kernelgen", "models", "ops", "graph", "execute", "verify
 __all__ = [
     "KernelSource", "generate", "FusedProgram",
     "FusionError", "SourceError", "UnsupportedError", "LayoutError", "LaunchError",
-    "DeviceLimitError", "BuildError", "Location", *_RUNTIME,
+    "DeviceLimitError", "DeviceError", "BuildError", "Location", *_RUNTIME,
 ]
 
 

@@ -16,7 +16,7 @@ import pyopencl as cl
 
 from . import ops as operators
 from .execute.measure import alternating, busy, choose_iterations, ratios, summary
-from .runtime import DEFAULT_PLATFORM, Fuser, FusionWarning, find_platform
+from .runtime import DEFAULT_PLATFORM, Fuser, FusionWarning, resolve_platform
 from .verify.testing import first_difference
 
 GROUPS = {
@@ -67,7 +67,7 @@ def measure_group(queue, fuser: Fuser, ops, rounds: int) -> dict:
 
 
 def run_demo(*, rounds: int = 30, device_name: str = DEFAULT_PLATFORM) -> int:
-    platform = find_platform(device_name)
+    platform = resolve_platform(device_name)
     if platform is None:
         names = ", ".join(p.name for p in cl.get_platforms()) or "none"
         print(f"error: no OpenCL platform matching '{device_name}' (found: {names})")

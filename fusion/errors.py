@@ -98,6 +98,11 @@ class DeviceLimitError(FusionError):
     """A fused kernel that would exceed a limit of the device it is built for."""
 
 
+class DeviceError(FusionError):
+    """The OpenCL device refused an operation the checks could not foresee (an enqueue that
+    fails for lack of resources, say); the message says what and how far the group got."""
+
+
 class BuildError(FusionError):
     """The OpenCL compiler rejected a program. Fields: `kernel_name`, `options` (the build
     options used), `saved_source` (the path of the source written out for inspection, or None

@@ -27,9 +27,9 @@ def cpu(request):
     """The device-test context: the default CPU device (Intel's CPU runtime) unless --platform
     names another (e.g. NVIDIA)."""
     import pyopencl as cl
-    from fusion.runtime import find_platform
+    from fusion.runtime import resolve_platform
     name = request.config.getoption("--platform")
-    platform = find_platform(name)
+    platform = resolve_platform(name)
     if platform is None:
         pytest.fail(f"no OpenCL platform matching '{name}'")
     return cl.Context(platform.get_devices()[:1])

@@ -57,6 +57,7 @@ class ProgramCache:
     def __init__(self):
         self._programs: Once[cl.Program] = Once()
         self.builds = 0
+        self.rebuilds = 0   # builds repeated because a program came back without its kernel
 
     @staticmethod
     def key(source: str, options: Sequence[str], device: cl.Device,
@@ -70,18 +71,55 @@ class ProgramCache:
         return digest.hexdigest()
 
     def get(self, context: cl.Context, device: cl.Device, source: str,
-            options: Sequence[str]) -> cl.Program:
-        """The program built for `device` of `context` (pyopencl's cl.Error when it fails)."""
+            options: Sequence[str], kernel_name: str | None = None) -> cl.Program:
+        """The program built for `device` of `context` (pyopencl's cl.Error when it fails).
+        With `kernel_name`: a program that holds no such kernel although the build succeeded
+        (PoCL 3.0 was seen to hand back one from its cache on a second build of a source) is
+        built once more with no cache in the way; still none is a MissingKernel."""
         def build() -> cl.Program:
-            # in a thread with a large stack: compilers recurse on deep expressions
             quoted = [device_option(option) for option in options]
-            program = with_large_stack(
-                lambda: cl.Program(context, source).build(options=quoted, devices=[device]))
+            program = _compile(context, device, source, quoted)
             self.builds += 1
-            return program
+            if kernel_name is None or kernel_name in _kernel_names(program):
+                return program
+            # PoCL keys its cache on the source: a comment makes it compile afresh, and
+            # pyopencl's own binary cache is bypassed
+            program = _compile(context, device, source + "\n/* rebuilt: no kernel came back */\n",
+                               quoted, cache_dir=False)
+            self.builds += 1
+            self.rebuilds += 1
+            if kernel_name in _kernel_names(program):
+                return program
+            raise MissingKernel(kernel_name, _kernel_names(program))
         # A program belongs to its context: the key holds it, and the cached program keeps the
         # context alive, so its address cannot be reused by another one.
         return self._programs.get(self.key(source, options, device, context), build)
+
+
+class MissingKernel(Exception):
+    """A build that succeeded but holds no kernel of the name asked for, twice."""
+
+    def __init__(self, kernel_name: str, found: Sequence[str]):
+        self.kernel_name = kernel_name
+        self.found = tuple(found)
+        super().__init__(f"the build succeeded but the program holds no kernel '{kernel_name}' "
+                         f"(kernels: {', '.join(found) or 'none'}), also when built again "
+                         "without any cache: a defect of the device's compiler")
+
+
+def _compile(context: cl.Context, device: cl.Device, source: str, options: list[str],
+             cache_dir=None) -> cl.Program:
+    """Build on a thread with a large stack (compilers recurse on deep expressions)."""
+    return with_large_stack(lambda: cl.Program(context, source).build(
+        options=options, devices=[device], cache_dir=cache_dir))
+
+
+def _kernel_names(program: cl.Program) -> list[str]:
+    try:
+        names = program.get_info(cl.program_info.KERNEL_NAMES)
+    except cl.Error:
+        return [kernel.function_name for kernel in program.all_kernels()]
+    return [name for name in names.split(";") if name]
 
 
 def device_option(option: str) -> str:
@@ -116,9 +154,11 @@ def build_generated(context: cl.Context, device: cl.Device, source: str, options
                     kernel_name: str, cache: ProgramCache = PROGRAMS) -> cl.Program:
     """A generated (fused) program, built once; BuildError with the source saved on failure."""
     try:
-        return cache.get(context, device, source, options)
-    except cl.Error as error:
-        raise BuildError(f"the OpenCL compiler rejected the fused kernel '{kernel_name}'",
+        return cache.get(context, device, source, options, kernel_name)
+    except (cl.Error, MissingKernel) as error:
+        what = ("the OpenCL compiler rejected" if isinstance(error, cl.Error)
+                else "the OpenCL compiler lost")
+        raise BuildError(f"{what} the fused kernel '{kernel_name}'",
                          kernel_name=kernel_name, options=options,
                          saved_source=save_source(source, kernel_name),
                          log=str(error).strip()) from None
@@ -139,9 +179,10 @@ def build_alone(context: cl.Context, device: cl.Device, kernel: KernelSource,
     new cl.Kernel each call, so that callers never share argument state."""
     options = alone_options(kernel)
     try:
-        program = cache.get(context, device, kernel.source, options)
-    except cl.Error as error:
-        raise BuildError(f"{kernel.display_name}: the OpenCL compiler rejected kernel "
+        program = cache.get(context, device, kernel.source, options, kernel.name)
+    except (cl.Error, MissingKernel) as error:
+        what = "rejected" if isinstance(error, cl.Error) else "lost"
+        raise BuildError(f"{kernel.display_name}: the OpenCL compiler {what} kernel "
                          f"'{kernel.name}'", kernel_name=kernel.name, options=options,
                          log=str(error).strip()) from None
     return cl.Kernel(program, kernel.name)

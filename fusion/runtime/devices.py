@@ -4,15 +4,16 @@ its known defects as DeviceQuirks), its wave size, and the limits a fused kernel
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import pyopencl as cl
 
 from .. import dialect
 from ..abi import LAYOUT_BYTES, NAMES
 from ..compiler.pipeline import FusedProgram
-from ..errors import DeviceLimitError, FusionError
+from ..errors import BuildError, DeviceLimitError, FusionError
 from ..plan.partition import DeviceFacts
-from .cache import PROGRAMS, ProgramCache
+from .cache import PROGRAMS, MissingKernel, ProgramCache
 
 #: Platform names (a part of each, matched case-insensitively) of the devices the project uses.
 #: The embedded default is Intel's CPU runtime (pip: intel-opencl-rt), which runs every group
@@ -36,9 +37,34 @@ def find_platform(name_part: str) -> cl.Platform | None:
     return None
 
 
-def platform_context(name_part: str = DEFAULT_PLATFORM) -> cl.Context:
-    """A context on the first device of the named platform; FusionError when there is none."""
+class DeviceFallbackWarning(UserWarning):
+    """The default device is not installed; another one is used (said once per process)."""
+
+
+_fallback_said: list[str] = []
+
+
+def resolve_platform(name_part: str) -> cl.Platform | None:
+    """find_platform, except that the default device, Intel's CPU runtime, which exists for
+    x86-64 only, falls back to PoCL where it is not installed (an ARM board, a Mac): the user
+    is told once (DeviceFallbackWarning)."""
     platform = find_platform(name_part)
+    if platform is not None or PLATFORMS.get(name_part, name_part) != DEFAULT_PLATFORM:
+        return platform
+    platform = find_platform("pocl")
+    if platform is not None and not _fallback_said:
+        _fallback_said.append(platform.name)
+        warnings.warn(DeviceFallbackWarning(
+            "Intel's CPU OpenCL runtime, the default device, is not installed (it exists for "
+            "x86-64 only): using PoCL instead, on which kernels with barriers run unfused "
+            "(docs/LIMITS.md)"), stacklevel=3)
+    return platform
+
+
+def platform_context(name_part: str = DEFAULT_PLATFORM) -> cl.Context:
+    """A context on the first device of the named platform; FusionError when there is none.
+    The default platform falls back to PoCL where Intel's runtime is not installed."""
+    platform = resolve_platform(name_part)
     if platform is None:
         known = ", ".join(p.name.strip() for p in cl.get_platforms()) or "none"
         raise FusionError(f"no OpenCL platform matching '{name_part}' (found: {known}); "
@@ -82,9 +108,13 @@ def preferred_wave_size(context: cl.Context, device: cl.Device,
                         cache: ProgramCache = PROGRAMS) -> int:
     """The device's wave (warp/SIMD) size, as CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE."""
     name = NAMES.probe_kernel
-    program = cache.get(context, device,
-                        f"__kernel void {name}(__global int *a) {{ a[get_global_id(0)] = 0; }}",
-                        ())
+    source = f"__kernel void {name}(__global int *a) {{ a[get_global_id(0)] = 0; }}"
+    try:
+        program = cache.get(context, device, source, (), name)
+    except (cl.Error, MissingKernel) as error:
+        raise BuildError(f"the device '{device.name.strip()}' cannot build a one-line probe "
+                         "kernel (asked for its wave size): its OpenCL compiler is broken",
+                         kernel_name=name, options=(), log=str(error).strip()) from None
     kernel = cl.Kernel(program, name)
     return int(kernel.get_work_group_info(
         cl.kernel_work_group_info.PREFERRED_WORK_GROUP_SIZE_MULTIPLE, device))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import platform
 import sys
 from pathlib import Path
 
@@ -47,6 +48,10 @@ def register_intel_cpu(prefix: str = sys.prefix) -> Path | None:
 
 def main() -> int:
     icd = register_intel_cpu()
+    if icd is None and platform.machine().lower() not in ("x86_64", "amd64"):
+        print(f"Intel's CPU OpenCL runtime exists for x86-64 only (this is {platform.machine()}): "
+              "PoCL is the default device here", file=sys.stderr)
+        return 0
     if icd is None:
         print("Intel's CPU OpenCL runtime or pyopencl is not installed "
               "(pip install 'parallel-fusion[runtime,cpu]')", file=sys.stderr)

@@ -20,8 +20,7 @@ import pyopencl as cl
 from ..compiler.parse import ParsedKernel, parse_kernel
 from ..compiler.pipeline import FusedProgram, generate, program_flag_conflicts
 from ..compiler.source import KernelSource
-from ..errors import (FusionError, LaunchError, LayoutError,
-                      UnsupportedError)
+from ..errors import DeviceError, FusionError, LaunchError, LayoutError, UnsupportedError
 from ..plan.layout import DEFAULT_LAYOUT, Layout, LaunchShape
 from ..plan.partition import Partition, partition
 from .binding import convert_argument, layout_value
@@ -400,6 +399,12 @@ class _Step:
         return [cl.enqueue_nd_range_kernel(queue, self.slot.kernel, self.global_size,
                                            self.local_size)]
 
+    def refused(self, error: cl.Error, position: int, steps: int) -> DeviceError:
+        return DeviceError(f"the device refused launch {position + 1} of {steps} "
+                           f"('{self.kernel.function_name}', global {self.global_size}, local "
+                           f"{self.local_size}): {error}; {position} launch(es) of this group "
+                           "were enqueued before it")
+
 
 class BoundLaunch:
     """A fused group with every argument bound; `enqueue(queue)` launches it."""
@@ -419,7 +424,12 @@ class BoundLaunch:
         if self.shared:
             events = self._enqueue_shared(queue)
         else:
-            events = [event for step in self.steps for event in step.enqueue(queue)]
+            events = []
+            for position, step in enumerate(self.steps):
+                try:
+                    events += step.enqueue(queue)
+                except cl.Error as error:
+                    raise step.refused(error, position, len(self.steps)) from None
         if len(events) == 1 or not _out_of_order(queue):
             return events[-1]  # an in-order queue finishes them in order: the last is the group's
         return cl.enqueue_marker(queue, wait_for=events)
@@ -436,10 +446,13 @@ class BoundLaunch:
             for step in self.steps:
                 step.set_args()
             events = []
-            for step in self.steps:
+            for position, step in enumerate(self.steps):
                 if kernels.count(id(step.kernel)) > 1:
                     step.set_args(force=True)  # the first pass left another step's arguments
-                events += step.enqueue(queue)
+                try:
+                    events += step.enqueue(queue)
+                except cl.Error as error:
+                    raise step.refused(error, position, len(self.steps)) from None
             return events
         finally:
             for _, lock in locks:
