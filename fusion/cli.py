@@ -46,6 +46,13 @@ def kernel_name(text: str) -> str:
     return text
 
 
+def device_macro(text: str) -> tuple[str, str]:
+    name, _, value = text.partition("=")
+    if not re.fullmatch(r"[A-Za-z_]\w*", name):
+        raise argparse.ArgumentTypeError(f"'{text}': expected NAME[=VALUE] (NAME an identifier)")
+    return name, value or "1"
+
+
 def _add_generation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", "--kernel", dest="kernels", action="append", type=kernel_spec,
                         required=True, metavar="FILE:NAME[:OPTIONS]",
@@ -53,6 +60,11 @@ def _add_generation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", choices=LAYOUTS, default=DEFAULT_LAYOUT)
     parser.add_argument("--wave-size", type=positive_int, default=32,
                         help="the target's wave/warp size (default 32)")
+    parser.add_argument("--device-macro", dest="device_macros", action="append",
+                        type=device_macro, metavar="NAME[=VALUE]",
+                        help="a macro the target device's compiler defines (__OPENCL_VERSION__="
+                             "300, cl_khr_fp16, ...; repeat): needed for kernels whose #if tests "
+                             "one; give them all (the others count as undefined)")
 
 
 class OutputError(FusionError):
@@ -94,7 +106,7 @@ def write_outputs(files: list[tuple[str, str]], inputs) -> None:
 
 def command_generate(args) -> int:
     program = generate(args.kernels, wave_size=args.wave_size, layout=args.layout,
-                       kernel_name=args.name)
+                       kernel_name=args.name, device_macros=args.device_macros)
     to_stdout = args.output in (None, "-")
     manifest = args.manifest or (None if to_stdout else os.path.splitext(args.output)[0] + ".json")
     files = [] if to_stdout else [(args.output, program.source)]
@@ -111,8 +123,9 @@ def command_generate(args) -> int:
 def command_prepare(args) -> int:
     from tqdm import tqdm
 
+    macros = tuple(args.device_macros) if args.device_macros is not None else None
     for kernel in args.kernels:  # bad input is an error before anything is fused
-        parse_kernel(kernel)
+        parse_kernel(kernel, tuple(sorted(macros)) if macros is not None else None)
     try:
         sizes = sorted({positive_int(s) for s in args.sizes.split(",")})
     except argparse.ArgumentTypeError as error:
@@ -128,7 +141,7 @@ def command_prepare(args) -> int:
         name = "fused__" + "__".join(f"{k.name}{i}" for k, i in zip(members, combo))
         try:
             program = generate(members, wave_size=args.wave_size, layout=args.layout,
-                               kernel_name=name)
+                               kernel_name=name, device_macros=args.device_macros)
         except FusionError as error:
             failures.append(dict(kernels=list(combo), error=str(error)))
             continue

@@ -164,3 +164,39 @@ DIAGNOSTIC_FLAGS = frozenset({"-w", "-cl-nv-verbose"})
 
 def is_diagnostic_flag(option: str) -> bool:
     return option in DIAGNOSTIC_FLAGS or option.startswith("-W")
+
+
+# Macros the OpenCL C compiler itself defines (OpenCL C 3.0, 6.12 "Preprocessor Directives and
+# Macros", and the extension and feature macros). Fusion preprocesses each sub-kernel itself,
+# so it must know them: those that follow from a kernel's own build options are defined from
+# them (option_macros); those that depend on the device come from the device (the runtime asks
+# it: fusion.runtime.devices.device_macros) or from the caller ahead of time; a kernel whose
+# preprocessor conditionals test one that nobody gave is refused, never guessed.
+DEVICE_MACROS = frozenset({
+    "__OPENCL_VERSION__", "__OPENCL_C_VERSION__", "CL_VERSION_1_0", "CL_VERSION_1_1",
+    "CL_VERSION_1_2", "CL_VERSION_2_0", "CL_VERSION_3_0", "__ENDIAN_LITTLE__",
+    "__IMAGE_SUPPORT__", "__FAST_RELAXED_MATH__", "__EMBEDDED_PROFILE__", "FP_FAST_FMA",
+    "FP_FAST_FMAF", "FP_FAST_FMA_HALF", "__SPIR__", "__SPIRV__", "__OPENCL_CPP_VERSION__",
+})
+# extension macros (cl_khr_fp16, cl_intel_subgroups, ...) and OpenCL C 3.0 feature macros
+DEVICE_MACRO_PREFIXES = ("cl_", "__opencl_c_")
+
+
+def is_device_macro(name: str) -> bool:
+    return name in DEVICE_MACROS or name.startswith(DEVICE_MACRO_PREFIXES)
+
+
+# decided by the kernel's own options alone, never by the device
+OPTION_MACROS = frozenset({"__FAST_RELAXED_MATH__"})
+
+
+def option_macros(program_flags) -> dict[str, str]:
+    """The compiler's macros that a kernel's own program-wide options decide."""
+    macros = {}
+    for flag in program_flags:
+        if flag == "-cl-fast-relaxed-math":
+            macros["__FAST_RELAXED_MATH__"] = "1"
+        elif flag.startswith("-cl-std=CL") and flag[len("-cl-std=CL"):].replace(".", "").isdigit():
+            major, _, minor = flag[len("-cl-std=CL"):].partition(".")
+            macros["__OPENCL_C_VERSION__"] = str(int(major) * 100 + int(minor or 0) * 10)
+    return macros

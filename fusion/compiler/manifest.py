@@ -12,7 +12,7 @@ MANIFEST_FORMAT = "parallel-fusion-manifest/1"
 
 
 def manifest_of(parsed, renamed, kernel_name, layout, wave_size, program_flags,
-              baked: Layout | None) -> dict:
+              baked: Layout | None, device_macros=None) -> dict:
     arguments, sub_kernels = [], []
     for index, (p, r) in enumerate(zip(parsed, renamed.kernels)):
         argument_indices = []
@@ -38,6 +38,9 @@ def manifest_of(parsed, renamed, kernel_name, layout, wave_size, program_flags,
         generator=f"parallel-fusion {VERSION}",
         kernel_name=kernel_name,
         build_options=list(program_flags),
+        # the target compiler's macros the sub-kernels were preprocessed with (None: not given;
+        # then no sub-kernel tests one)
+        device_macros=dict(device_macros) if device_macros is not None else None,
         layout=dict(
             kind=layout, wave_size=wave_size, baked=baked is not None,
             values=describe_lanes(),

@@ -24,7 +24,7 @@ from ..plan.layout import SubKernelNeeds
 from . import attributes
 from .lines import expanded_line, location_at
 from .deep import DEPTH_MESSAGE, DepthError, deep
-from .source import KernelSource, preprocess, split_options
+from .source import DeviceMacros, KernelSource, preprocess, split_options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,10 +151,11 @@ def _check_attributes_kept(kernel: KernelSource, text: str, unit: c_ast.FileAST)
                                source_text=_text_for(kernel, lost))
 
 
-def parse_translation_unit(kernel: KernelSource) -> c_ast.FileAST:
+def parse_translation_unit(kernel: KernelSource,
+                           device_macros: DeviceMacros | None = None) -> c_ast.FileAST:
     """Preprocess and parse a kernel's whole source file. The tree is shared (cached): never
     change it; passes copy what they transform."""
-    text = preprocess(kernel)
+    text = preprocess(kernel, device_macros)
     try:
         unit = _parse_text(text, kernel.display_name)
     except _LocatedParseError as error:
@@ -292,13 +293,14 @@ def calls(node: c_ast.Node):
 
 
 @functools.lru_cache(maxsize=512)
-def parse_kernel(kernel: KernelSource) -> ParsedKernel:
+def parse_kernel(kernel: KernelSource, device_macros: DeviceMacros | None = None) -> ParsedKernel:
     """Parse one sub-kernel: find it in its (preprocessed) file and collect what fusion needs.
-    Cached per KernelSource (text, name, options, file name); the result is shared: never
-    change it. Deep kernels get the room they need (fusion/compiler/deep.py); deeper than
-    that is a DepthError at the kernel."""
+    Cached per KernelSource (text, name, options, file name) and device macros (the target's
+    compiler-defined macros, (name, value) pairs, where known: fusion.compiler.source.preprocess);
+    the result is shared: never change it. Deep kernels get the room they need
+    (fusion/compiler/deep.py); deeper than that is a DepthError at the kernel."""
     try:
-        return _parse_kernel(kernel)
+        return _parse_kernel(kernel, device_macros)
     except (DepthError, RecursionError):  # RecursionError: inside a deep call (generate's)
         location = _kernel_location(kernel)
         raise DepthError(DEPTH_MESSAGE, location, source_text=_text_for(kernel, location)) from None
@@ -316,8 +318,8 @@ def _kernel_location(kernel: KernelSource) -> Location:
 
 
 @deep
-def _parse_kernel(kernel: KernelSource) -> ParsedKernel:
-    unit = parse_translation_unit(kernel)
+def _parse_kernel(kernel: KernelSource, device_macros: DeviceMacros | None) -> ParsedKernel:
+    unit = parse_translation_unit(kernel, device_macros)
     kernels = [ext for ext in unit.ext if is_kernel(ext)]
     matches = [ext for ext in kernels if ext.decl.name == kernel.name]
     if not matches:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from .. import dialect
 from ..errors import FusionError, SourceError
@@ -21,7 +21,7 @@ from .parse import ParsedKernel, parse_kernel
 from .render import render
 from .rename import rename
 from .rewrite import rewrite
-from .source import KernelSource
+from .source import DeviceMacros, KernelSource
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +44,8 @@ class FusedProgram:
 def generate(kernels: Sequence[KernelSource], *, wave_size: int, layout: str = DEFAULT_LAYOUT,
              launches: Sequence[tuple] | None = None, planned: Layout | None = None,
              kernel_name: str | None = None,
-             max_work_group_size: int | None = None) -> FusedProgram:
+             max_work_group_size: int | None = None,
+             device_macros: Mapping[str, str] | DeviceMacros | None = None) -> FusedProgram:
     """Fuse kernels into one program.
 
     wave_size: the device's wave (warp, SIMD width); the layout pads to it.
@@ -55,6 +56,10 @@ def generate(kernels: Sequence[KernelSource], *, wave_size: int, layout: str = D
         binary per shape) instead of being arguments.
     planned: a Layout the planner already made for these kernels, baked in the same way.
     max_work_group_size: the target device's limit, for the planner.
+    device_macros: the macros the target device's compiler defines (name -> value:
+        __OPENCL_VERSION__, cl_khr_fp16, ...), for kernels whose preprocessor conditionals test
+        them; without them such a kernel is refused (a DeviceMacroError at the conditional).
+        The runtime asks its device (fusion.runtime.devices.device_macros).
     """
     if not kernels:
         raise FusionError("nothing to fuse: the kernel list is empty")
@@ -62,7 +67,8 @@ def generate(kernels: Sequence[KernelSource], *, wave_size: int, layout: str = D
         raise FusionError(f"unknown layout '{layout}' (choose from {', '.join(LAYOUTS)})")
     if launches is not None and planned is not None:
         raise FusionError("give launches (to be planned) or a planned layout, not both")
-    parsed = [parse_kernel(kernel) for kernel in kernels]
+    macros = _macro_pairs(device_macros)
+    parsed = [parse_kernel(kernel, macros) for kernel in kernels]
     program_flags = agreed_program_flags(parsed)
     renamed = rename(parsed)
     rewritten = rewrite(renamed)
@@ -75,8 +81,16 @@ def generate(kernels: Sequence[KernelSource], *, wave_size: int, layout: str = D
     source = render(rewritten, kernel_name=name, layout_kind=layout,
                     real_work_groups=[p.needs_real_work_groups for p in parsed],
                     pragmas=_pragmas(parsed), program_flags=list(program_flags), baked=baked)
-    manifest = manifest_of(parsed, renamed, name, layout, wave_size, program_flags, baked)
+    manifest = manifest_of(parsed, renamed, name, layout, wave_size, program_flags, baked,
+                           macros)
     return FusedProgram(source, name, manifest, tuple(parsed))
+
+
+def _macro_pairs(device_macros) -> DeviceMacros | None:
+    if device_macros is None:
+        return None
+    pairs = device_macros.items() if isinstance(device_macros, Mapping) else device_macros
+    return tuple(sorted((str(name), str(value)) for name, value in pairs))
 
 
 def _planned(parsed, launches, layout, wave_size, max_work_group_size) -> Layout | None:

@@ -20,7 +20,7 @@ from pcpp import Preprocessor
 from ply import lex  # the copy pcpp brings and builds its lexer with
 
 from .. import dialect
-from ..errors import Location, SourceError
+from ..errors import Location, SourceError, UnsupportedError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +143,8 @@ class _Preprocessor(Preprocessor):
         super().__init__(lexer=_base_lexer().clone())
         self.filename = filename
         self.errors: list[tuple[Location, str]] = []
+        self.unknown_device_macros: list[tuple[Location, str]] = []
+        self.device_known = False   # given the device's macros, the others are undefined
         self.line_directive = "#line"
         self.compress = 0
 
@@ -158,20 +160,50 @@ class _Preprocessor(Preprocessor):
         return super().on_directive_unknown(directive, toks, ifpassthru, precedingtoks)
 
     def on_unknown_macro_in_defined_expr(self, tok):
+        self._device_macro(tok.value, tok)
         return False  # `defined(X)` of an unknown X is false, as in C
+
+    def on_unknown_macro_in_expr(self, ident):
+        self._device_macro(ident, getattr(self, "lastdirective", None))
+        return 0  # an unknown identifier in #if is 0, as in C
+
+    def _device_macro(self, name: str, token) -> None:
+        """A macro the device's compiler would define, that no one told us: which branch the
+        kernel takes alone is unknown here (never guess it)."""
+        if (dialect.is_device_macro(name) and name not in dialect.OPTION_MACROS
+                and not self.device_known
+                and not self.unknown_device_macros):
+            file = getattr(token, "source", None) or self.filename
+            self.unknown_device_macros.append(
+                (Location(file, getattr(token, "lineno", 0) or 0, 1), name))
 
     def on_comment(self, tok):
         return False  # drop comments
 
 
-def preprocess(kernel: KernelSource) -> str:
-    """Run the C preprocessor over one kernel's source with its own `-D`/`-U`/`-I` options.
+DeviceMacros = tuple[tuple[str, str], ...]
+
+
+class DeviceMacroError(UnsupportedError):
+    """A kernel that tests a macro its device's compiler defines, preprocessed without them."""
+
+
+def preprocess(kernel: KernelSource, device_macros: DeviceMacros | None = None) -> str:
+    """Run the C preprocessor over one kernel's source with its own `-D`/`-U`/`-I` options,
+    and the macros its device compiler would define: those its options decide, and
+    `device_macros` (the target device's, as (name, value) pairs; None: not known). A
+    conditional on a device macro that is not known is an UnsupportedError at it.
 
     The output keeps `#line` markers, so parser locations point into the user's file, and keeps
     `#pragma` lines (OpenCL extension pragmas are collected later, by the parser).
     """
     options = split_options(kernel.options)
     pp = _Preprocessor(kernel.display_name)
+    pp.device_known = device_macros is not None
+    compiler_macros = dict(device_macros or ())
+    compiler_macros.update(dialect.option_macros(options.program_flags))
+    for name, value in compiler_macros.items():
+        pp.define(f"{name} {value}")
     for name, definition in options.defines:
         pp.define(f"{name} {definition if definition is not None else '1'}")
     for name in options.undefines:
@@ -195,6 +227,16 @@ def preprocess(kernel: KernelSource) -> str:
     # the user gave, so that locations read as they expect.
     text = out.getvalue().replace(f'"{os.path.abspath(kernel.display_name)}"',
                                   f'"{kernel.display_name}"')
+    if pp.unknown_device_macros and not pp.errors:
+        location, name = pp.unknown_device_macros[0]
+        if location.file == os.path.abspath(kernel.display_name):
+            location = Location(kernel.display_name, location.line, location.column)
+        raise DeviceMacroError(
+            f"the preprocessor conditional tests '{name}', which the device's OpenCL compiler "
+            "defines: fusion preprocesses each kernel itself and was not told the target "
+            "device's macros, so it cannot know which branch the kernel takes (fuse at run time, "
+            "where the device is asked, or give them: generate(..., device_macros=...), "
+            "`generate --device-macro NAME=VALUE`)", location, source_text=kernel.source)
     if pp.errors:
         location, message = pp.errors[0]
         if location.file == os.path.abspath(kernel.display_name):

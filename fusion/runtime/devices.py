@@ -4,13 +4,17 @@ its known defects as DeviceQuirks), its wave size, and the limits a fused kernel
 from __future__ import annotations
 
 import dataclasses
+import threading
 import warnings
+from collections.abc import Sequence
 
+import numpy as np
 import pyopencl as cl
 
 from .. import dialect
 from ..abi import LAYOUT_BYTES, NAMES
 from ..compiler.pipeline import FusedProgram
+from ..compiler.source import DeviceMacros
 from ..errors import BuildError, DeviceLimitError, FusionError
 from ..plan.partition import DeviceFacts
 from .cache import PROGRAMS, MissingKernel, ProgramCache
@@ -118,6 +122,55 @@ def preferred_wave_size(context: cl.Context, device: cl.Device,
     kernel = cl.Kernel(program, name)
     return int(kernel.get_work_group_info(
         cl.kernel_work_group_info.PREFERRED_WORK_GROUP_SIZE_MULTIPLE, device))
+
+
+_macros_lock = threading.Lock()
+_macros: dict[tuple, DeviceMacros] = {}
+
+
+def device_macros(context: cl.Context, device: cl.Device, program_flags: Sequence[str] = (),
+                  cache: ProgramCache = PROGRAMS) -> DeviceMacros:
+    """The macros the device's OpenCL compiler defines for a program built with these
+    program-wide flags (those of fusion.dialect.DEVICE_MACROS, every extension the device
+    lists, and its OpenCL C features): asked of the compiler itself, by a probe kernel that
+    writes each one's value, once per (context, device, flags)."""
+    flags = tuple(f for f in program_flags if f.startswith("-cl-std="))
+    key = (context.int_ptr, device.int_ptr, flags)
+    with _macros_lock:
+        if key in _macros:
+            return _macros[key]
+    names = set(dialect.DEVICE_MACROS) | set(device.extensions.split())
+    try:
+        names |= {feature.name for feature in device.opencl_c_features}
+    except (cl.Error, AttributeError):  # before OpenCL 3.0
+        pass
+    names = sorted(n for n in names if n.isidentifier())
+    body = "\n".join(f"#ifdef {name}\n    v[{i}] = (int)({name} + 0); d[{i}] = 1;\n#endif"
+                     for i, name in enumerate(names))
+    probe = NAMES.probe_kernel + "_macros"
+    source = (f"__kernel void {probe}(__global int *v, __global int *d)\n{{\n{body}\n}}\n")
+    try:
+        program = cache.get(context, device, source, flags, probe)
+    except (cl.Error, MissingKernel) as error:
+        raise BuildError(f"the device '{device.name.strip()}' cannot build the probe that asks "
+                         "its compiler for its predefined macros", kernel_name=probe,
+                         options=flags, log=str(error).strip()) from None
+    values = np.zeros(len(names), np.int32)
+    defined = np.zeros(len(names), np.int32)
+    memory = cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR
+    value_buffer = cl.Buffer(context, memory, hostbuf=values)
+    defined_buffer = cl.Buffer(context, memory, hostbuf=defined)
+    queue = cl.CommandQueue(context, device)
+    kernel = cl.Kernel(program, probe)
+    kernel.set_args(value_buffer, defined_buffer)
+    cl.enqueue_nd_range_kernel(queue, kernel, (1,), None)
+    cl.enqueue_copy(queue, values, value_buffer)
+    cl.enqueue_copy(queue, defined, defined_buffer)
+    queue.finish()
+    found = tuple((name, str(int(value))) for name, value, is_defined
+                  in zip(names, values, defined) if is_defined)
+    with _macros_lock:
+        return _macros.setdefault(key, found)
 
 
 def check_device_limits(program: FusedProgram, device: cl.Device) -> None:

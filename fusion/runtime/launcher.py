@@ -19,14 +19,14 @@ import pyopencl as cl
 
 from ..compiler.parse import ParsedKernel, parse_kernel
 from ..compiler.pipeline import FusedProgram, generate, program_flag_conflicts
-from ..compiler.source import KernelSource
+from ..compiler.source import DeviceMacroError, DeviceMacros, KernelSource, split_options
 from ..errors import DeviceError, FusionError, LaunchError, LayoutError, UnsupportedError
 from ..plan.layout import DEFAULT_LAYOUT, Layout, LaunchShape
 from ..plan.partition import Partition, partition
 from .binding import convert_argument, layout_value
 from .cache import PROGRAMS, Once, ProgramCache, build_alone, build_generated
 from .devices import (DeviceQuirks, check_device_limits, check_local_memory, device_facts,
-                      preferred_wave_size)
+                      device_macros, preferred_wave_size)
 
 
 class FusionWarning(UserWarning):
@@ -117,12 +117,30 @@ class Fuser:
             launcher = self._launchers.setdefault(kernels, self._new_launcher(kernels))
         return launcher
 
+    def device_macros(self, program_flags=()) -> DeviceMacros:
+        """The macros this device's compiler defines (asked of it once; for kernels whose
+        preprocessor conditionals test them)."""
+        return device_macros(self.context, self.device, program_flags, self.cache)
+
+    def _macros_needed(self, kernels: tuple[KernelSource, ...]) -> DeviceMacros | None:
+        """The device's macros when a kernel of the group tests one (None otherwise: kernels
+        are then preprocessed exactly as ahead of time)."""
+        for kernel in kernels:
+            try:
+                parse_kernel(kernel)
+            except DeviceMacroError:
+                return self.device_macros(split_options(kernel.options).program_flags)
+            except FusionError:
+                pass  # reported below, with the macros or without
+        return None
+
     def _new_launcher(self, kernels: tuple[KernelSource, ...]) -> "FusedKernel":
         parsed: list[ParsedKernel | None] = []
         excluded: dict[int, str] = {}
+        macros = self._macros_needed(kernels)
         for index, kernel in enumerate(kernels):
             try:
-                parsed.append(parse_kernel(kernel))
+                parsed.append(parse_kernel(kernel, macros))
             except UnsupportedError as error:
                 if self.strict:
                     raise
@@ -132,7 +150,7 @@ class Fuser:
             if self.strict:
                 raise error
             excluded[index] = f"{error.location}: {error.message}"
-        return FusedKernel(self, kernels, tuple(parsed), excluded)
+        return FusedKernel(self, kernels, tuple(parsed), excluded, device_macros=macros)
 
     def sequential(self, kernels: Sequence[KernelSource]) -> "FusedKernel":
         """The same interface without fusion: every kernel launched on its own, one after
@@ -140,27 +158,28 @@ class Fuser:
         against."""
         kernels = tuple(kernels)
         parsed = []
+        macros = self._macros_needed(kernels)
         for kernel in kernels:
             try:
-                parsed.append(parse_kernel(kernel))
+                parsed.append(parse_kernel(kernel, macros))
             except UnsupportedError:
                 parsed.append(None)
         return FusedKernel(self, kernels, tuple(parsed),
                            {i: "" for i in range(len(kernels))}, fused=False)
 
     def _fused_kernel(self, kernels: tuple[KernelSource, ...], indices: tuple[int, ...],
-                      baked: Layout | None) -> _Fused:
+                      baked: Layout | None, macros: DeviceMacros | None = None) -> _Fused:
         """The fused kernel of a subset, generated and built once (per layout when baked)."""
         subset = tuple(kernels[i] for i in indices)
 
         def build() -> _Fused:
             program = generate(subset, wave_size=self.wave_size, layout=self.layout,
-                               planned=baked)
+                               planned=baked, device_macros=macros)
             check_device_limits(program, self.device)
             built = build_generated(self.context, self.device, program.source,
                                     program.build_options, program.kernel_name, self.cache)
             return _Fused(indices, program, cl.Kernel(built, program.kernel_name))
-        return self._fused.get((subset, self.layout, baked), build)
+        return self._fused.get((subset, self.layout, baked, macros), build)
 
     def _single(self, kernel: KernelSource, index: int, parsed: ParsedKernel | None) -> _Single:
         with self._lock:
@@ -179,8 +198,9 @@ class FusedKernel:
 
     def __init__(self, fuser: Fuser, kernels: tuple[KernelSource, ...],
                  parsed: tuple[ParsedKernel | None, ...], excluded: dict[int, str], *,
-                 fused: bool = True):
+                 fused: bool = True, device_macros: DeviceMacros | None = None):
         self.fuser = fuser
+        self.device_macros = device_macros
         self.fused = fused
         self.kernels = kernels
         self.parsed = parsed
@@ -191,7 +211,8 @@ class FusedKernel:
     @property
     def program(self) -> FusedProgram:
         """The generated program for all the kernels (generated on first use, not built)."""
-        return generate(self.kernels, wave_size=self.fuser.wave_size, layout=self.fuser.layout)
+        return generate(self.kernels, wave_size=self.fuser.wave_size, layout=self.fuser.layout,
+                        device_macros=self.device_macros)
 
     def __call__(self, queue: cl.CommandQueue, launches: Sequence) -> cl.Event:
         return self.bind(launches, _shared=True).enqueue(queue)
@@ -259,7 +280,7 @@ class FusedKernel:
         baked = plan.layout if self.fuser.bake_layout else None
         device = self.fuser.device
         try:
-            fused = self.fuser._fused_kernel(self.kernels, plan.fused, baked)
+            fused = self.fuser._fused_kernel(self.kernels, plan.fused, baked, self.device_macros)
             static = fused.kernel.get_work_group_info(cl.kernel_work_group_info.LOCAL_MEM_SIZE,
                                                       device)
             check_local_memory(fused.program.kernel_name, device, static)
