@@ -22,6 +22,7 @@ import sys
 import tempfile
 
 from .abi import RESERVED_PREFIX
+from .dialect import FLAG_POLICIES
 from .compiler import KernelSource, generate
 from .compiler.parse import parse_kernel
 from .errors import FusionError
@@ -60,6 +61,10 @@ def _add_generation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", choices=LAYOUTS, default=DEFAULT_LAYOUT)
     parser.add_argument("--wave-size", type=positive_int, default=32,
                         help="the target's wave/warp size (default 32)")
+    parser.add_argument("--flags", choices=FLAG_POLICIES, default="exact",
+                        help="exact (default): kernels fused together must agree on program-wide "
+                             "flags; strictest: they may differ in permissions (-cl-mad-enable, "
+                             "-cl-fast-relaxed-math, ...), built with only those all grant")
     parser.add_argument("--device-macro", dest="device_macros", action="append",
                         type=device_macro, metavar="NAME[=VALUE]",
                         help="a macro the target device's compiler defines (__OPENCL_VERSION__="
@@ -106,7 +111,8 @@ def write_outputs(files: list[tuple[str, str]], inputs) -> None:
 
 def command_generate(args) -> int:
     program = generate(args.kernels, wave_size=args.wave_size, layout=args.layout,
-                       kernel_name=args.name, device_macros=args.device_macros)
+                       kernel_name=args.name, device_macros=args.device_macros,
+                       flags=args.flags)
     to_stdout = args.output in (None, "-")
     manifest = args.manifest or (None if to_stdout else os.path.splitext(args.output)[0] + ".json")
     files = [] if to_stdout else [(args.output, program.source)]
@@ -141,7 +147,8 @@ def command_prepare(args) -> int:
         name = "fused__" + "__".join(f"{k.name}{i}" for k, i in zip(members, combo))
         try:
             program = generate(members, wave_size=args.wave_size, layout=args.layout,
-                               kernel_name=name, device_macros=args.device_macros)
+                               kernel_name=name, device_macros=args.device_macros,
+                               flags=args.flags)
         except FusionError as error:
             failures.append(dict(kernels=list(combo), error=str(error)))
             continue

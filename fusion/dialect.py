@@ -162,6 +162,38 @@ def is_program_flag(option: str) -> bool:
 DIAGNOSTIC_FLAGS = frozenset({"-w", "-cl-nv-verbose"})
 
 
+# Program-wide options that only *permit* the compiler to compute less exactly (OpenCL 5.8.4.2
+# "Math Intrinsics Options" and 5.8.4.3 "Optimization Options"); with what each implies.
+PERMISSION_FLAGS = {
+    "-cl-mad-enable": ("-cl-mad-enable",),
+    "-cl-no-signed-zeros": ("-cl-no-signed-zeros",),
+    "-cl-finite-math-only": ("-cl-finite-math-only",),
+    "-cl-unsafe-math-optimizations": ("-cl-unsafe-math-optimizations", "-cl-no-signed-zeros",
+                                      "-cl-mad-enable"),
+    "-cl-fast-relaxed-math": ("-cl-fast-relaxed-math", "-cl-finite-math-only",
+                              "-cl-unsafe-math-optimizations", "-cl-no-signed-zeros",
+                              "-cl-mad-enable"),
+}
+
+# How sub-kernels' program-wide flags must agree to be fused:
+#   exact      all code flags equal (the default: the fused kernel computes bit for bit what
+#              each kernel computes alone);
+#   strictest  equal but for permissions; the fused program is built with only the permissions
+#              every sub-kernel grants, so a kernel that granted more is computed more exactly
+#              than alone (equal within a ULP tolerance, not bit for bit).
+FLAG_POLICIES = ("exact", "strictest")
+
+
+def is_permission_flag(option: str) -> bool:
+    return option in PERMISSION_FLAGS
+
+
+def granted_permissions(flags) -> frozenset[str]:
+    """Every permission the flags grant, implied ones included."""
+    return frozenset(implied for flag in flags if flag in PERMISSION_FLAGS
+                     for implied in PERMISSION_FLAGS[flag])
+
+
 def is_diagnostic_flag(option: str) -> bool:
     return option in DIAGNOSTIC_FLAGS or option.startswith("-W")
 

@@ -176,7 +176,8 @@ def test_different_program_wide_flags_strict_fuser(cpu, fusers):
     assert message_of(caught.value).splitlines()[0] == (
         "scale.cl:6:15: sub-kernels 'scale' and 'scale' were built with different program-wide "
         "options (none vs -cl-fast-relaxed-math); they apply to the whole fused program, so "
-        "these kernels cannot be fused")
+        "these kernels cannot be fused (they differ only in permissions: flags='strictest' fuses "
+        "them, built without the permissions)")
 
 
 def test_empty_kernel_list(fusers):

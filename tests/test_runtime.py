@@ -184,7 +184,8 @@ def test_fallback_for_other_program_flags_warns_and_is_correct(cpu, lenient):
         "kernel 'affine' runs on its own, not fused: fast.cl:2:15: sub-kernels 'affine' and "
         "'affine' were built with different program-wide options (none vs "
         "-cl-fast-relaxed-math); they apply to the whole fused program, so these kernels "
-        "cannot be fused"]
+        "cannot be fused (they differ only in permissions: flags='strictest' fuses them, built "
+        "without the permissions)"]
     assert bound.launches == 2  # the two that agree, fused; the other alone
     bound.enqueue(queue)
     np.testing.assert_array_equal(read_ints(queue, out_a), values * 4 + 3)

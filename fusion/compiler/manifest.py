@@ -12,7 +12,8 @@ MANIFEST_FORMAT = "parallel-fusion-manifest/1"
 
 
 def manifest_of(parsed, renamed, kernel_name, layout, wave_size, program_flags,
-              baked: Layout | None, device_macros=None) -> dict:
+              baked: Layout | None, device_macros=None, flags="exact",
+              dropped=None) -> dict:
     arguments, sub_kernels = [], []
     for index, (p, r) in enumerate(zip(parsed, renamed.kernels)):
         argument_indices = []
@@ -32,12 +33,14 @@ def manifest_of(parsed, renamed, kernel_name, layout, wave_size, program_flags,
             uses_work_groups=p.uses_work_groups,
             required_local_size=list(p.required_local_size) if p.required_local_size else None,
             builtins=sorted(p.work_item_builtins), barriers=sorted(p.work_group_functions),
-            arguments=argument_indices, renamed={k: v for k, v in r.renames.items()}))
+            arguments=argument_indices, renamed={k: v for k, v in r.renames.items()},
+            dropped_permissions=(dropped or {}).get(index, [])))
     return dict(
         format=MANIFEST_FORMAT,
         generator=f"parallel-fusion {VERSION}",
         kernel_name=kernel_name,
         build_options=list(program_flags),
+        flags=flags,
         # the target compiler's macros the sub-kernels were preprocessed with (None: not given;
         # then no sub-kernel tests one)
         device_macros=dict(device_macros) if device_macros is not None else None,

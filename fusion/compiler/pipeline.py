@@ -45,7 +45,8 @@ def generate(kernels: Sequence[KernelSource], *, wave_size: int, layout: str = D
              launches: Sequence[tuple] | None = None, planned: Layout | None = None,
              kernel_name: str | None = None,
              max_work_group_size: int | None = None,
-             device_macros: Mapping[str, str] | DeviceMacros | None = None) -> FusedProgram:
+             device_macros: Mapping[str, str] | DeviceMacros | None = None,
+             flags: str = "exact") -> FusedProgram:
     """Fuse kernels into one program.
 
     wave_size: the device's wave (warp, SIMD width); the layout pads to it.
@@ -60,6 +61,9 @@ def generate(kernels: Sequence[KernelSource], *, wave_size: int, layout: str = D
         __OPENCL_VERSION__, cl_khr_fp16, ...), for kernels whose preprocessor conditionals test
         them; without them such a kernel is refused (a DeviceMacroError at the conditional).
         The runtime asks its device (fusion.runtime.devices.device_macros).
+    flags: "exact" (sub-kernels' program-wide flags must agree) or "strictest" (they may differ
+        in permission flags such as -cl-mad-enable; the program is built with only those every
+        sub-kernel grants: the manifest lists, per sub-kernel, what was dropped).
     """
     if not kernels:
         raise FusionError("nothing to fuse: the kernel list is empty")
@@ -69,7 +73,7 @@ def generate(kernels: Sequence[KernelSource], *, wave_size: int, layout: str = D
         raise FusionError("give launches (to be planned) or a planned layout, not both")
     macros = _macro_pairs(device_macros)
     parsed = [parse_kernel(kernel, macros) for kernel in kernels]
-    program_flags = agreed_program_flags(parsed)
+    program_flags = agreed_program_flags(parsed, flags)
     renamed = rename(parsed)
     rewritten = rewrite(renamed)
     baked = planned if planned is not None else _planned(parsed, launches, layout, wave_size,
@@ -82,7 +86,7 @@ def generate(kernels: Sequence[KernelSource], *, wave_size: int, layout: str = D
                     real_work_groups=[p.needs_real_work_groups for p in parsed],
                     pragmas=_pragmas(parsed), program_flags=list(program_flags), baked=baked)
     manifest = manifest_of(parsed, renamed, name, layout, wave_size, program_flags, baked,
-                           macros)
+                           macros, flags, dropped_permissions(parsed, program_flags))
     return FusedProgram(source, name, manifest, tuple(parsed))
 
 
@@ -103,43 +107,71 @@ def _planned(parsed, launches, layout, wave_size, max_work_group_size) -> Layout
                      device=device, strict=True, min_fused=1).layout
 
 
-def program_flag_conflicts(parsed: Sequence[ParsedKernel | None]) -> dict[int, SourceError]:
+def program_flag_conflicts(parsed: Sequence[ParsedKernel | None],
+                           flags: str = "exact") -> dict[int, SourceError]:
     """Program-wide build flags (-cl-fast-relaxed-math, -cl-std=...) apply to the whole fused
     program, so its sub-kernels must agree on them (diagnostic flags such as -w or -Werror
-    excepted: they change no code): for each kernel that disagrees with the first (None entries
-    are skipped), the error saying so, at its location."""
+    excepted: they change no code; with flags="strictest", permission flags excepted too): for
+    each kernel that disagrees with the first (None entries are skipped), the error saying so,
+    at its location."""
+    _check_policy(flags)
     present = [(i, p) for i, p in enumerate(parsed) if p is not None]
     if not present:
         return {}
     _, first = present[0]
     conflicts = {}
     for index, other in present[1:]:
-        if _code_flags(other) != _code_flags(first):
+        if _code_flags(other, flags) != _code_flags(first, flags):
+            hint = ("" if flags == "strictest" or _code_flags(other, "strictest") !=
+                    _code_flags(first, "strictest") else
+                    " (they differ only in permissions: flags='strictest' fuses them, built "
+                    "without the permissions)")
             conflicts[index] = SourceError(
                 f"sub-kernels '{first.name}' and '{other.name}' were built with different "
                 f"program-wide options ({' '.join(_code_flags(first)) or 'none'} vs "
                 f"{' '.join(_code_flags(other)) or 'none'}); they apply to the whole fused "
-                "program, so these kernels cannot be fused", other.location,
+                f"program, so these kernels cannot be fused{hint}", other.location,
                 source_text=other.kernel.source
                 if other.location.file == other.kernel.display_name else None)
     return conflicts
 
 
-def _code_flags(parsed: ParsedKernel) -> list[str]:
-    return sorted(flag for flag in parsed.program_flags if not dialect.is_diagnostic_flag(flag))
+def _check_policy(flags: str) -> None:
+    if flags not in dialect.FLAG_POLICIES:
+        raise FusionError(f"unknown flags policy '{flags}' (choose from "
+                          f"{', '.join(dialect.FLAG_POLICIES)})")
 
 
-def agreed_program_flags(parsed: Sequence[ParsedKernel]) -> tuple[str, ...]:
-    """The program-wide flags to build the fused program with: the ones every sub-kernel was
-    built with (SourceError when they differ), and every diagnostic flag any of them had."""
-    conflicts = program_flag_conflicts(parsed)
+def _code_flags(parsed: ParsedKernel, flags: str = "exact") -> list[str]:
+    return sorted(flag for flag in parsed.program_flags if not dialect.is_diagnostic_flag(flag)
+                  and not (flags == "strictest" and dialect.is_permission_flag(flag)))
+
+
+def agreed_program_flags(parsed: Sequence[ParsedKernel], flags: str = "exact") -> tuple[str, ...]:
+    """The program-wide flags to build the fused program with: the code flags every sub-kernel
+    was built with (SourceError when they differ), with flags="strictest" only the permissions
+    every sub-kernel grants, and every diagnostic flag any of them had."""
+    conflicts = program_flag_conflicts(parsed, flags)
     if conflicts:
         raise conflicts[min(conflicts)]
-    flags = [flag for flag in parsed[0].program_flags if not dialect.is_diagnostic_flag(flag)]
+    agreed = [flag for flag in parsed[0].program_flags if not dialect.is_diagnostic_flag(flag)
+              and not (flags == "strictest" and dialect.is_permission_flag(flag))]
+    if flags == "strictest":
+        common = frozenset.intersection(*(dialect.granted_permissions(p.program_flags)
+                                          for p in parsed))
+        agreed += [flag for flag in dialect.PERMISSION_FLAGS if flag in common]
     for p in parsed:
-        flags += [flag for flag in p.program_flags
-                  if dialect.is_diagnostic_flag(flag) and flag not in flags]
-    return tuple(flags)
+        agreed += [flag for flag in p.program_flags
+                   if dialect.is_diagnostic_flag(flag) and flag not in agreed]
+    return tuple(agreed)
+
+
+def dropped_permissions(parsed: Sequence[ParsedKernel], build_options) -> dict[int, list[str]]:
+    """Per sub-kernel, the permissions it granted that the fused build does not have."""
+    kept = dialect.granted_permissions(build_options)
+    return {i: sorted(dialect.granted_permissions(p.program_flags) - kept)
+            for i, p in enumerate(parsed)
+            if dialect.granted_permissions(p.program_flags) - kept}
 
 
 def default_kernel_name(parsed: Sequence[ParsedKernel]) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyopencl as cl
 
+from .. import dialect
 from ..compiler.parse import ParsedKernel, parse_kernel
 from ..compiler.pipeline import FusedProgram, generate, program_flag_conflicts
 from ..compiler.source import DeviceMacroError, DeviceMacros, KernelSource, split_options
@@ -84,8 +85,12 @@ class Fuser:
     def __init__(self, context: cl.Context, *, device: cl.Device | None = None,
                  wave_size: int | None = None, layout: str = DEFAULT_LAYOUT,
                  bake_layout: bool = False, strict: bool = False,
-                 cache: ProgramCache | None = None):
+                 cache: ProgramCache | None = None, flags: str = "exact"):
+        if flags not in dialect.FLAG_POLICIES:
+            raise FusionError(f"unknown flags policy '{flags}' (choose from "
+                              f"{', '.join(dialect.FLAG_POLICIES)})")
         self.context = context
+        self.flags = flags
         self.device = device or context.devices[0]
         self.layout = layout
         self.bake_layout = bake_layout
@@ -146,7 +151,7 @@ class Fuser:
                     raise
                 parsed.append(None)
                 excluded[index] = str(error)
-        for index, error in program_flag_conflicts(parsed).items():
+        for index, error in program_flag_conflicts(parsed, self.flags).items():
             if self.strict:
                 raise error
             excluded[index] = f"{error.location}: {error.message}"
@@ -174,7 +179,7 @@ class Fuser:
 
         def build() -> _Fused:
             program = generate(subset, wave_size=self.wave_size, layout=self.layout,
-                               planned=baked, device_macros=macros)
+                               planned=baked, device_macros=macros, flags=self.flags)
             check_device_limits(program, self.device)
             built = build_generated(self.context, self.device, program.source,
                                     program.build_options, program.kernel_name, self.cache)
@@ -212,7 +217,7 @@ class FusedKernel:
     def program(self) -> FusedProgram:
         """The generated program for all the kernels (generated on first use, not built)."""
         return generate(self.kernels, wave_size=self.fuser.wave_size, layout=self.fuser.layout,
-                        device_macros=self.device_macros)
+                        device_macros=self.device_macros, flags=self.fuser.flags)
 
     def __call__(self, queue: cl.CommandQueue, launches: Sequence) -> cl.Event:
         return self.bind(launches, _shared=True).enqueue(queue)

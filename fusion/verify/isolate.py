@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-import traceback
 
 from ..errors import FusionError
 
@@ -22,8 +21,10 @@ def _child(pipe, function, args, kwargs) -> None:
         pipe.send(("value", function(*args, **kwargs)))
     except FusionError as error:
         pipe.send(("error", error))
+    except BrokenPipeError:  # its standard output closed (`check ... | head`): not a failure
+        pipe.send(("broken pipe", None))
     except BaseException as error:  # noqa: BLE001 - reported by the parent as a bug
-        pipe.send(("bug", f"{type(error).__name__}: {error}\n{traceback.format_exc()}"))
+        pipe.send(("bug", f"{type(error).__name__}: {error}"))
     finally:
         pipe.close()
 
@@ -53,8 +54,10 @@ def isolated(function, *args, what: str = "the device work", **kwargs):
         return payload
     if kind == "error":
         raise payload
+    if kind == "broken pipe":
+        raise BrokenPipeError()
     if kind == "bug":
-        raise RuntimeError(payload)
+        raise RuntimeError(f"in the child process: {payload}")
     code = child.exitcode
     how = (f"was killed by {_signal_name(-code)}" if code is not None and code < 0
            else f"exited with status {code} before it finished")

@@ -34,8 +34,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pyopencl as cl
 
+from .. import dialect
 from ..compiler.parse import parse_kernel
-from ..compiler.source import KernelSource
+from ..compiler.source import KernelSource, split_options
 from ..errors import FusionError, UnsupportedError
 from ..runtime.binding import convert_argument
 from ..runtime.cache import PROGRAMS, ProgramCache, build_alone
@@ -163,9 +164,33 @@ def assert_equivalent(context: cl.Context, kernels: Sequence[KernelSource], fact
     _compare(kernels, outputs, expected, actual, fuser)
 
 
-def _compare(kernels, outputs, expected, actual, fuser: Fuser) -> None:
+#: With flags="strictest", outputs of a sub-kernel that granted permissions the fused build does
+#: not have (it is computed more exactly fused than alone) are compared within this many units
+#: in the last place of the larger of the two values, or of the output's largest magnitude,
+#: whichever is coarser (a sum that cancels near zero is compared at the scale of the output:
+#: relative to itself its error is unbounded); +0 and -0 count as equal, and so do two NaNs.
+#: Integer outputs, and every output of the other sub-kernels, stay bit for bit. It is a check,
+#: not a bound the specification gives (documented in TESTING.md).
+STRICTEST_ULPS = 16
+
+
+def _relaxed_sub_kernels(kernels, fuser: Fuser) -> frozenset[int]:
+    """The sub-kernels that granted permissions the fused build does not keep."""
+    if getattr(fuser, "flags", "exact") != "strictest":
+        return frozenset()
+    granted = [dialect.granted_permissions(split_options(k.options).program_flags)
+               for k in kernels]
+    common = frozenset.intersection(*granted)
+    return frozenset(i for i, g in enumerate(granted) if g - common)
+
+
+def _compare(kernels, outputs, expected, actual, fuser: Fuser,
+             tolerance_ulps: int | None = None) -> None:
+    relaxed = _relaxed_sub_kernels(kernels, fuser)
     for output, want, got in zip(outputs, expected, actual):
-        difference = first_difference(want, got)
+        ulps = ((STRICTEST_ULPS if tolerance_ulps is None else tolerance_ulps)
+                if output.sub_kernel in relaxed else 0)
+        difference = first_difference(want, got, ulps=ulps)
         if difference is not None:
             index, want_value, got_value = difference
             kernel = kernels[output.sub_kernel]
@@ -175,10 +200,11 @@ def _compare(kernels, outputs, expected, actual, fuser: Fuser) -> None:
                 unsigned = np.dtype(f"u{want.dtype.itemsize}")
                 bits = (f" (bits 0x{want[index].view(unsigned):0{2 * want.dtype.itemsize}x} "
                         f"vs 0x{got[index].view(unsigned):0{2 * want.dtype.itemsize}x})")
+            within = f", beyond {ulps} ULP (flags strictest)" if ulps else ""
             raise EquivalenceError(
                 f"sub-kernel {output.sub_kernel} '{kernel.name}' ({kernel.display_name}), output "
-                f"'{output.name}': first difference at index {index}: alone {want_value!r}, "
-                f"fused {got_value!r}{bits} (layout {fuser.layout}, device "
+                f"'{output.name}': first difference at index {index}{within}: alone "
+                f"{want_value!r}, fused {got_value!r}{bits} (layout {fuser.layout}, device "
                 f"{fuser.device.name.strip()})")
 
 
@@ -192,40 +218,51 @@ class CheckResult:
     alone: tuple[str, ...]            # why kernels ran on their own (FusionWarning messages)
     outputs: int                      # outputs compared
     elements: int                     # elements compared, all outputs together
+    tolerant: tuple[int, ...] = ()    # sub-kernels compared within a ULP tolerance (strictest)
+    tolerance_ulps: int = 0
 
     def __str__(self) -> str:
         fused = "all kernels in one launch" if self.launches == 1 else \
             f"{self.launches} launches ({len(self.alone)} kernel(s) on their own)"
-        return (f"{self.device}: {self.outputs} outputs ({self.elements} elements) bit-identical; "
+        equal = "bit-identical" if not self.tolerant else (
+            f"equal (sub-kernel(s) {', '.join(map(str, self.tolerant))} within "
+            f"{self.tolerance_ulps} ULP, flags strictest; the others bit-identical)")
+        return (f"{self.device}: {self.outputs} outputs ({self.elements} elements) {equal}; "
                 f"layout {self.layout}, {fused}")
 
 
 def check_fusion(kernels: Sequence[KernelSource], factory: Factory, *, layout: str | None = None,
                  cpu: bool = True, oclgrind: bool = False, platform: str | None = None,
-                 pocl: bool | None = None) -> list[CheckResult]:
+                 pocl: bool | None = None, flags: str = "exact",
+                 tolerance_ulps: int | None = None) -> list[CheckResult]:
     """Run the kernels separately and fused under Oclgrind (with oclgrind=True) and then on the
     default CPU device (cpu=True); raise EquivalenceError at the first output element whose bits
     differ, OclgrindError when Oclgrind reports anything (for the separate launches: a problem
     of the kernels themselves; for the fused launch: of fusion). A kernel that cannot share the
     fused launch on a device runs on its own there (see CheckResult.alone), as it would at run
     time. `platform`: the native device instead of the default CPU one (a part of its platform
-    name, or intel-cpu, pocl, nvidia). `pocl` is the old name of `cpu`."""
+    name, or intel-cpu, pocl, nvidia). `pocl` is the old name of `cpu`. flags="strictest":
+    fused as Fuser(flags="strictest") fuses; the outputs of a sub-kernel whose permissions the
+    fused build dropped are compared within tolerance_ulps (default STRICTEST_ULPS)."""
     if pocl is not None:
         cpu = pocl
     results = []
     if oclgrind:
         context, log = shared_oclgrind_context()
         results.append(check_on_device(context, kernels, factory,
-                                       fuser=_shared_fuser(context, layout), log=log))
+                                       fuser=_shared_fuser(context, layout, flags), log=log,
+                                       tolerance_ulps=tolerance_ulps))
     if cpu:
         context = shared_cpu_context(platform or DEFAULT_PLATFORM)
         results.append(check_on_device(context, kernels, factory,
-                                       fuser=_shared_fuser(context, layout)))
+                                       fuser=_shared_fuser(context, layout, flags),
+                                       tolerance_ulps=tolerance_ulps))
     return results
 
 
 def check_on_device(context: cl.Context, kernels: Sequence[KernelSource], factory: Factory, *,
-                    fuser: Fuser | None = None, log: "OclgrindLog | None" = None) -> CheckResult:
+                    fuser: Fuser | None = None, log: "OclgrindLog | None" = None,
+                    tolerance_ulps: int | None = None) -> CheckResult:
     """check_fusion on one context, with a fuser of your own if you like (its layout, wave
     size, quirks); `log`: the OclgrindLog of an Oclgrind context, which must stay empty."""
     import warnings
@@ -246,11 +283,14 @@ def check_on_device(context: cl.Context, kernels: Sequence[KernelSource], factor
     actual = [read(queue, output) for output in fused_outputs]
     if log is not None:
         _raise_reports(log, "the fused launch")
-    _compare(kernels, outputs, expected, actual, fuser)
+    _compare(kernels, outputs, expected, actual, fuser, tolerance_ulps)
     alone = tuple(str(w.message) for w in caught if issubclass(w.category, FusionWarning))
     device = f"{fuser.device.platform.name.strip()} ({fuser.device.name.strip()})"
+    tolerant = tuple(sorted(_relaxed_sub_kernels(kernels, fuser)))
     return CheckResult(device, fuser.layout, bound.launches, alone,
-                       len(outputs), sum(int(a.size) for a in expected))
+                       len(outputs), sum(int(a.size) for a in expected), tolerant,
+                       (STRICTEST_ULPS if tolerance_ulps is None else tolerance_ulps)
+                       if tolerant else 0)
 
 
 def _raise_reports(log: "OclgrindLog", what: str) -> None:
@@ -259,13 +299,27 @@ def _raise_reports(log: "OclgrindLog", what: str) -> None:
         raise OclgrindError(f"Oclgrind reported errors in {what}:\n{reports[:4000]}")
 
 
-def first_difference(want: np.ndarray, got: np.ndarray):
-    """(index, wanted value, got value) of the first element whose bits differ, or None."""
+def first_difference(want: np.ndarray, got: np.ndarray, *, ulps: int = 0):
+    """(index, wanted value, got value) of the first element whose bits differ, or None. With
+    ulps > 0 (floating-point outputs): of the first element further apart than that many units
+    in the last place of the larger of the two, or of the largest magnitude in the output,
+    whichever is coarser (signed zeros and NaNs alike count as equal)."""
     if want.shape != got.shape:
         return ("shape", want.shape, got.shape)
     a = want.view(np.uint8).reshape(want.shape + (-1,)) if want.ndim else want.view(np.uint8)
     b = got.view(np.uint8).reshape(got.shape + (-1,)) if got.ndim else got.view(np.uint8)
     differs = np.any(a != b, axis=-1)
+    scalar = want.dtype.base if want.dtype.subdtype else want.dtype
+    if ulps and np.issubdtype(scalar, np.floating) and differs.any():
+        w = want.astype(scalar).reshape(differs.shape + (-1,)) if want.ndim else want
+        g = got.astype(scalar).reshape(differs.shape + (-1,)) if got.ndim else got
+        with np.errstate(invalid="ignore", over="ignore"):
+            larger = np.maximum(np.abs(w), np.abs(g))
+            finite = larger[np.isfinite(larger)]
+            scale = scalar.type(finite.max()) if finite.size else scalar.type(0)
+            step = np.maximum(np.spacing(larger), np.spacing(scale))
+            close = (np.abs(w - g) <= ulps * step) | (np.isnan(w) & np.isnan(g))
+        differs = differs & ~np.all(close, axis=-1)
     if not differs.any():
         return None
     index = tuple(int(i) for i in np.argwhere(differs)[0])
@@ -309,11 +363,11 @@ def shared_oclgrind_context() -> tuple[cl.Context, "OclgrindLog"]:
         return _shared["oclgrind"]
 
 
-def _shared_fuser(context: cl.Context, layout: str | None) -> Fuser:
-    key = ("fuser", context.int_ptr, layout)
+def _shared_fuser(context: cl.Context, layout: str | None, flags: str = "exact") -> Fuser:
+    key = ("fuser", context.int_ptr, layout, flags)
     with _shared_lock:
         if key not in _shared:
-            _shared[key] = Fuser(context, **({"layout": layout} if layout else {}))
+            _shared[key] = Fuser(context, **({"layout": layout} if layout else {}), flags=flags)
         return _shared[key]
 
 
