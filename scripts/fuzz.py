@@ -388,6 +388,7 @@ def main(argv=None) -> int:
     # (a session's end) goes on where it was with --resume; the summary counts them all
     journal_path = os.path.splitext(args.output)[0] + ".journal.jsonl"
     records, crashes, earlier_seconds = [], [], 0.0
+    segment, last_at, finished_segments = None, {}, set()
     if args.resume and not os.path.exists(journal_path) and os.path.exists(journal_path + ".gz"):
         import gzip  # a journal carried over compressed (committed between sessions)
         with gzip.open(journal_path + ".gz", "rt", encoding="utf-8") as packed, \
@@ -396,13 +397,24 @@ def main(argv=None) -> int:
     if args.resume and os.path.exists(journal_path):
         with open(journal_path, encoding="utf-8") as f:
             for line in f:
-                entry = json.loads(line)
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:  # the last line of a run that was killed
+                    continue
                 if "run_seconds" in entry:
                     earlier_seconds += entry["run_seconds"]
+                    finished_segments.add(segment)
+                elif "run_started" in entry:
+                    segment = entry["run_started"]
+                elif "at" in entry and segment is not None:  # a run that was killed
+                    last_at[segment] = entry["at"]
                 elif entry["index"] in indices:
                     records.append(entry)
                     if entry.get("ran_during_a_crash"):
                         crashes.append(entry["index"])
+        # runs that ended wrote their time; a killed one counts until its last group
+        earlier_seconds += sum(at - start for start, at in last_at.items()
+                               if start not in finished_segments)
         print(f"resuming: {len(records)} groups done in {earlier_seconds / 60:.0f} min",
               file=sys.stderr)
     elif not args.no_write and os.path.exists(journal_path):
@@ -410,6 +422,8 @@ def main(argv=None) -> int:
     if not args.no_write:
         os.makedirs(os.path.dirname(os.path.abspath(journal_path)), exist_ok=True)
     journal = None if args.no_write else open(journal_path, "a", encoding="utf-8")
+    if journal:
+        journal.write(json.dumps({"run_started": time.time()}) + "\n")
     bad = 0
     with tqdm(total=len(indices), initial=len(records), unit="group",
               dynamic_ncols=True) as progress:
@@ -419,6 +433,7 @@ def main(argv=None) -> int:
             if journal:
                 kept = record if record["outcome"] != "pass" else \
                     {k: v for k, v in record.items() if k not in ("describe", "seed")}
+                kept = dict(kept, at=round(time.time(), 1))
                 journal.write(json.dumps(kept) + "\n")
                 journal.flush()
             if record["outcome"] != "pass":

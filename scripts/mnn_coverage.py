@@ -8,14 +8,16 @@ compiler is for. Its kernels are not part of this repository: fetch them yoursel
     python scripts/mnn_coverage.py --mnn /tmp/MNN/source/backend/opencl/execution/cl
 
 For every kernel of every file, built with the options MNN's host code uses for it (FP32, see
-HOST_OPTIONS below), the script checks on PoCL:
+HOST_OPTIONS below), the script checks on the default device (Intel's CPU runtime; --platform):
 
-    alone  the file builds on its own with those options (MNN's own build; a kernel PoCL cannot
-           build even alone, such as Intel sub-group kernels, is reported but not counted)
+    alone  the file builds on its own with those options (MNN's own build; a kernel the device
+           cannot build even alone is reported but not counted)
     parse  fusion.parse.parse_kernel accepts it
     fuse   fusion.generate fuses it with fusion/ops/kernels/eltwise_add.cl, with itself and with the next
            kernel of another MNN file (cross-file name and macro collisions)
-    build  the three fused programs build on PoCL with their build options
+    build  the three fused programs build on the device with their build options
+    planner  the runtime's planner on the device fuses the kernel with eltwise_add (barrier
+           kernels included, where the device allows it: not on PoCL 3.0)
 
 and writes docs/MNN_COVERAGE.md: the shares, then one row per kernel with the first error line.
 """
@@ -188,6 +190,8 @@ class Row:
     parse: str = "-"
     fuse: str = "-"
     build: str = "-"
+    planned: str = "-"      # the runtime planner on this device: fused with the partner, or why not
+    barriers: bool = False  # needs real work-groups (barriers / __local memory)
     error: str = ""
     seconds: float = 0.0
 
@@ -209,13 +213,17 @@ def first_line(error: BaseException) -> str:
 
 
 _context = None
+_facts = None
 _alone_cache: dict = {}
 
 
 def _init_worker(platform: str):
-    global _context
-    from fusion.runtime import platform_context
+    global _context, _facts
+    import warnings
+    warnings.simplefilter("ignore")
+    from fusion.runtime import Fuser, platform_context
     _context = platform_context(platform)
+    _facts = Fuser(_context).facts
 
 
 def _build(source: str, options) -> None:
@@ -298,9 +306,29 @@ def check_kernel(path: str, kernel: str, neighbour: tuple[str, str] | None) -> R
                 row.build, row.error = "FAIL", f"build {program.kernel_name}: {first_line(error)}"
                 return row
         row.build = "ok"
+        row.barriers = parse_kernel(source).needs.real_work_groups
+        row.planned = _planned(parse_kernel(source), parse_kernel(partners[0]))
         return row
     finally:
         row.seconds = time.perf_counter() - started
+
+
+def _planned(kernel, partner) -> str:
+    """What the runtime's planner decides on this device for the kernel beside eltwise_add,
+    launched with its required local size (or 16 work-items per group along dimension 0 for a
+    barrier kernel): "fused", or the reason it would run alone."""
+    from fusion.plan.layout import LaunchShape
+    from fusion.plan.partition import partition
+    needs = kernel.needs
+    dims = kernel.dimensions
+    local = (needs.required_local_size[:dims] if needs.required_local_size else
+             (16,) + (1,) * (dims - 1) if needs.uses_work_groups else None)
+    global_size = tuple(4 * l for l in local) if local else (64,) * dims
+    shapes = [LaunchShape.of(global_size, local), LaunchShape.of((64,), None)]
+    plan = partition([needs, partner.needs], shapes, layout_kind="groups", device=_facts)
+    if len(plan.fused) == 2:
+        return "fused"
+    return "alone: " + "; ".join(reason for _, reason in plan.alone)[:160]
 
 
 def _run_all(pool, function, jobs, label):
@@ -323,21 +351,27 @@ def share(count: int, total: int) -> str:
     return f"{count}/{total} ({100.0 * count / total:.1f} %)" if total else "0/0"
 
 
-def write_report(rows: list[Row], path: str, mnn_dir: str, command: str, seconds: float) -> str:
+def write_report(rows: list[Row], path: str, mnn_dir: str, command: str, seconds: float,
+                 device: str = "PoCL") -> str:
     counted = [r for r in rows if r.counted]
     parsed = sum(r.parse == "ok" for r in counted)
     fused = sum(r.fuse == "ok" for r in counted)
     built = sum(r.build == "ok" for r in counted)
+    planned = sum(r.planned == "fused" for r in counted)
+    barrier_rows = [r for r in counted if r.barriers]
+    barrier_planned = sum(r.planned == "fused" for r in barrier_rows)
     skipped = [r for r in rows if not r.counted]
     files = sorted({r.file for r in rows})
     summary = [
         "| | kernels | share |",
         "|---|---|---|",
         f"| in MNN's `execution/cl/` ({len(files)} files) | {len(rows)} | |",
-        f"| build alone on PoCL with MNN's options (counted) | {len(counted)} | |",
+        f"| build alone on {device} with MNN's options (counted) | {len(counted)} | |",
         f"| parse | {parsed} | {share(parsed, len(counted))} |",
         f"| fuse (with `eltwise_add`, with itself, with a kernel of another file) | {fused} | {share(fused, len(counted))} |",
-        f"| **build the three fused programs on PoCL** | **{built}** | **{share(built, len(counted))}** |",
+        f"| **build the three fused programs on {device}** | **{built}** | **{share(built, len(counted))}** |",
+        f"| the runtime's planner on {device} fuses it with `eltwise_add` | {planned} | {share(planned, len(counted))} |",
+        f"| ... of them kernels with barriers or `__local` memory | {barrier_planned} | {share(barrier_planned, len(barrier_rows))} |",
     ]
     failures = [r for r in counted if not r.passed]
     causes = collections.Counter(r.error.split(":", 1)[0] for r in failures)
@@ -347,8 +381,10 @@ def write_report(rows: list[Row], path: str, mnn_dir: str, command: str, seconds
         "Generated by `scripts/mnn_coverage.py`; do not edit by hand. Each kernel of MNN's OpenCL",
         "backend is built with the options MNN's host code uses for it (FP32; the table in the",
         "script), parsed, fused with `fusion/ops/kernels/eltwise_add.cl`, with itself and with the next",
-        "kernel of another MNN file, and the three fused programs are built on PoCL. MNN's kernels",
-        "are not part of this repository.",
+        f"kernel of another MNN file, and the three fused programs are built on {device}; the",
+        "runtime's planner (fusion.plan.partition, with the device's facts) is asked whether it",
+        "would fuse the kernel with `eltwise_add` there. MNN's kernels are not part of this",
+        "repository.",
         "",
         "Reproduce: `git clone https://github.com/alibaba/MNN` (the commit below), then",
         f"`{command}` (MNN = the clone).  ",
@@ -362,8 +398,8 @@ def write_report(rows: list[Row], path: str, mnn_dir: str, command: str, seconds
     ]
     if skipped:
         lines += [
-            f"Not counted: {len(skipped)} kernels that PoCL cannot build even alone with MNN's "
-            "options (files: " + ", ".join(sorted({f'`{r.file}`' for r in skipped})) + "). "
+            f"Not counted: {len(skipped)} kernels that {device} cannot build even alone with "
+            "MNN's options (files: " + ", ".join(sorted({f'`{r.file}`' for r in skipped})) + "). "
             "They use Intel sub-group extensions that MNN enables only on Intel GPUs "
             "(`MNN_SUPPORT_INTEL_SUBGROUP`). Fusion refuses "
             f"{sum(r.parse == 'refused' for r in skipped)} of them by design (sub-group "
@@ -378,15 +414,14 @@ def write_report(rows: list[Row], path: str, mnn_dir: str, command: str, seconds
     else:
         lines += ["No failures among the counted kernels.", ""]
     lines += ["## Per kernel", "",
-              "| file | kernel | MNN options (besides FP32) | alone | parse | fuse | build | first error |",
-              "|---|---|---|---|---|---|---|---|"]
+              "| file | kernel | MNN options (besides FP32) | alone | parse | fuse | build | planner | first error |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         error = r.error.replace("|", "\\|")
         options = r.extra_options.replace("|", "\\|")
-        lines.append(f"| {r.file} | {r.kernel} | `{options}` | {r.alone} | {r.parse} | {r.fuse} | "
-                     f"{r.build} | {error} |" if options else
-                     f"| {r.file} | {r.kernel} | | {r.alone} | {r.parse} | {r.fuse} | {r.build} | "
-                     f"{error} |")
+        planner = r.planned.replace("|", "\\|")
+        lines.append(f"| {r.file} | {r.kernel} | " + (f"`{options}`" if options else "") +
+                     f" | {r.alone} | {r.parse} | {r.fuse} | {r.build} | {planner} | {error} |")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
@@ -408,9 +443,9 @@ def main(argv=None) -> int:
                         help="MNN's source/backend/opencl/execution/cl directory")
     parser.add_argument("--output", default=os.path.join(ROOT, "docs", "MNN_COVERAGE.md"))
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--platform", default="pocl",
-                        help="OpenCL platform that builds the kernels (default: pocl, as "
-                             "docs/MNN_COVERAGE.md was measured and as its text says)")
+    parser.add_argument("--platform", default="intel-cpu",
+                        help="OpenCL platform that builds the kernels (default: intel-cpu, the "
+                             "default device; pocl, nvidia, or part of a platform's name)")
     parser.add_argument("--mnn-revision", help="MNN's commit, for the report (default: asked "
                                                "of git when --mnn is inside a clone)")
     parser.add_argument("--only", action="append", default=[],
@@ -461,11 +496,19 @@ def main(argv=None) -> int:
         if row.error and (row.counted or args.only):
             print(f"{row.file}:{row.kernel}: {row.error}", file=sys.stderr)
     if args.only:
+        for r in rows:
+            print(f"{r.file}:{r.kernel}: alone {r.alone}, parse {r.parse}, fuse {r.fuse}, "
+                  f"build {r.build}, planner {r.planned}")
         return 0 if all(r.passed for r in rows) else 1
     revision = args.mnn_revision or _git_revision(args.mnn)
     command = "python scripts/mnn_coverage.py --mnn MNN/source/backend/opencl/execution/cl"
+    if args.platform != "intel-cpu":
+        command += f" --platform {args.platform}"
     mnn = f"alibaba/MNN at commit {revision}" if revision else "alibaba/MNN"
-    print(write_report(rows, args.output, mnn, command, seconds))
+    from fusion.runtime import platform_context
+    device = platform_context(args.platform).devices[0]
+    device_name = f"{device.platform.name.strip()} ({device.name.strip()})"
+    print(write_report(rows, args.output, mnn, command, seconds, device_name))
     return 0
 
 
