@@ -111,7 +111,7 @@ def run_together(queue, fuser, graphs: Sequence[LoadedGraph],
     `ready_sets([g.graph for g in graphs])` is a valid list of groups. Checked first: every
     node of every graph exactly once, never before its inputs (so never in one group with a
     node it depends on)."""
-    _check_groups(graphs, groups)
+    check_groups(graphs, groups)
     for group in groups:
         if len(group) == 1:
             (g, i), = group
@@ -122,7 +122,7 @@ def run_together(queue, fuser, graphs: Sequence[LoadedGraph],
             fused(queue, [graphs[g].launch(i) for g, i in group])
 
 
-def _check_groups(graphs: Sequence[LoadedGraph], groups) -> None:
+def check_groups(graphs: Sequence[LoadedGraph], groups) -> None:
     computed: set[tuple[int, int]] = set()
     for group in groups:
         members = set(group)

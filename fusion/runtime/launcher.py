@@ -313,10 +313,10 @@ class FusedKernel:
         entry = prepared.entry
         if shared:
             return _Step(entry.slot, prepared.layout.global_size, prepared.layout.local_size,
-                         tuple(args))
+                         tuple(args), prepared.indices)
         kernel = cl.Kernel(entry.kernel.program, entry.program.kernel_name)
         return _Step(_Slot(kernel), prepared.layout.global_size, prepared.layout.local_size,
-                     tuple(args))
+                     tuple(args), prepared.indices)
 
     def _check_arity(self, index: int, launch: Launch) -> None:
         parsed = self.parsed[index]
@@ -342,7 +342,7 @@ class FusedKernel:
         slot = single.slot if shared else _Slot(cl.Kernel(single.kernel.program,
                                                            self.kernels[index].name))
         return _Step(slot, launch.global_size, launch.local_size,
-                     tuple(self._converted(index, launch)))
+                     tuple(self._converted(index, launch)), (index,))
 
 
 def _check_shape(kernel: KernelSource, index: int, launch: Launch) -> LaunchShape:
@@ -413,6 +413,7 @@ class _Step:
     global_size: tuple[int, ...]
     local_size: tuple[int, ...] | None
     args: tuple
+    members: tuple[int, ...] = ()     # the group's kernels this launch runs (their indices)
 
     @property
     def kernel(self) -> cl.Kernel:
@@ -445,6 +446,16 @@ class BoundLaunch:
     @property
     def launches(self) -> int:
         return len(self.steps)
+
+    def enqueues(self) -> list[tuple[cl.Kernel, tuple[int, ...], tuple[int, ...] | None,
+                                     tuple[int, ...]]]:
+        """(kernel, global size, local size, the group's kernels it runs) per launch, arguments
+        set: what an executor replays with bare enqueues (not for a shared binding)."""
+        if self.shared:
+            raise FusionError("a shared binding (FusedKernel.__call__) cannot be replayed: "
+                              "use FusedKernel.bind")
+        return [(step.kernel, step.global_size, step.local_size, step.members)
+                for step in self.steps]
 
     def enqueue(self, queue: cl.CommandQueue) -> cl.Event:
         if self.shared:
