@@ -5,6 +5,7 @@
   demo      fuse MobileNet-V2 operators on the default device, check and time them
   check     run your kernels separately and fused (CPU device, optionally Oclgrind): PASS or the
             first differing output element
+  run       several DNNs together: planned (fused) against sequential, outputs checked
   models    the paper's six DNNs: operators, FLOPs and parameters against its Table 1
 
 Exit status: 0 success (check: PASS), 1 check found a difference or an Oclgrind report, 2 bad
@@ -174,6 +175,26 @@ def command_demo(args) -> int:
     return run_demo(rounds=args.rounds, device_name=args.device)
 
 
+def command_run(args) -> int:
+    from .execute.scenario import draw_timeline, run_scenario, table
+    from .graph import MODELS
+    unknown = [m for m in args.models if m not in MODELS]
+    if unknown:
+        raise OutputError(f"unknown model(s) {', '.join(unknown)} (known: {', '.join(MODELS)})")
+    if args.json:
+        write_outputs([(args.json, "")], [])  # refuse an unwritable path before the work
+    result = run_scenario(args.models, device_name=args.device, resolution=args.resolution,
+                          policy=args.policy, rounds=args.rounds)
+    print(table(result))
+    if args.json:
+        write_outputs([(args.json, json.dumps(result, indent=1) + "\n")], [])
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.timeline:
+        draw_timeline(result, args.timeline)
+        print(f"wrote {args.timeline}", file=sys.stderr)
+    return 0 if result["outputs_bit_identical"] else 1
+
+
 def command_models(args) -> int:
     from . import graph as models
     from .graph.report import models_table, operators_table
@@ -231,6 +252,22 @@ def build_parser() -> argparse.ArgumentParser:
                                 "See docs/TESTING.md.")
     add_check_arguments(check)
     check.set_defaults(run=command_check)
+
+    run = commands.add_parser("run", help="several DNNs together, planned and sequential: "
+                                          "check outputs, time, compare")
+    run.add_argument("models", nargs="+", metavar="MODEL",
+                     help="deeplab_v3, inception_v3, resnet_v2, squeezenet_v1, mobilenet_v1, "
+                          "mobilenet_v2 (repeat a model to run several copies)")
+    run.add_argument("--device", default="intel-cpu",
+                     help="intel-cpu (default), pocl, nvidia, or part of a platform name")
+    run.add_argument("--resolution", type=positive_int,
+                     help="input size of every model (default: each model's Table 1 size)")
+    run.add_argument("--policy", choices=("all", "none"), default="all",
+                     help="all: every ready set fused (default); none: every node alone")
+    run.add_argument("--rounds", type=positive_int, default=20, help="alternating rounds")
+    run.add_argument("--json", help="write the result (device, settings, raw samples, launches)")
+    run.add_argument("--timeline", help="draw the planned launches over time (PNG)")
+    run.set_defaults(run=command_run)
 
     table = commands.add_parser("models", help="the six DNNs of the paper against its Table 1")
     table.add_argument("--operators", metavar="MODEL",

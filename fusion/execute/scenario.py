@@ -1,0 +1,177 @@
+"""`python -m fusion run MODEL [MODEL ...]`: several DNNs run together, planned and not.
+
+Two plans of the same models with the same weights: the sequential baseline (policy "none":
+every node alone, bound once, launched in order — the best plain way) and the planned one (the
+policy asked for). Rounds alternate sequential / planned / sequential again (the null
+comparison, whose ratio spread is the noise floor); each sample keeps the queue busy with K
+inferences back to back (fusion.execute.measure). Quoted: the median of per-round ratios.
+Outputs of every model are compared bit for bit, planned against sequential. One more replay on
+a profiling queue gives each launch's device time and each model's latency within the plan.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform as host_platform
+import time
+import warnings
+
+import numpy as np
+import pyopencl as cl
+
+from ..graph import build as build_graph
+from ..runtime import Fuser, FusionWarning, resolve_platform
+from .measure import alternating, busy, choose_iterations, ratios, summary
+from .plan import Plan, compile_plan
+
+
+@dataclasses.dataclass
+class Profile:
+    """One profiled replay: per launch (start, end) in ms from the first launch's start."""
+
+    spans: list[tuple[float, float]]
+
+    @property
+    def total_ms(self) -> float:
+        return max(end for _, end in self.spans) if self.spans else 0.0
+
+
+def profile(context: cl.Context, plan: Plan, warm: int = 2) -> Profile:
+    """Device times of one replay (after `warm` replays on the same queue). The queue is in
+    order, so a launch starts when the one before ends: where a runtime reports an earlier
+    start (Intel's CPU runtime reports when a command was queued), the start is moved there."""
+    queue = cl.CommandQueue(context, properties=cl.command_queue_properties.PROFILING_ENABLE)
+    for _ in range(warm):
+        plan.replay(queue)
+    queue.finish()
+    events = [cl.enqueue_nd_range_kernel(queue, launch.kernel, launch.global_size,
+                                         launch.local_size) for launch in plan.launches]
+    queue.finish()
+    first = min(event.profile.start for event in events)
+    spans, previous_end = [], 0.0
+    for event in events:
+        start = max((event.profile.start - first) * 1e-6, previous_end)
+        end = max((event.profile.end - first) * 1e-6, start)
+        spans.append((start, end))
+        previous_end = end
+    return Profile(spans)
+
+
+def _model_latency(plan: Plan, spans) -> list[float]:
+    """Per model: ms from the plan's start until its last launch ends."""
+    ends = [0.0] * len(plan.graphs)
+    for launch, (_, end) in zip(plan.launches, spans):
+        for g, _ in launch.nodes:
+            ends[g] = max(ends[g], end)
+    return ends
+
+
+def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolution: int | None = None,
+                 policy: str = "all", rounds: int = 20, seed: int = 0,
+                 sample_seconds: float = 0.05) -> dict:
+    platform = resolve_platform(device_name)
+    if platform is None:
+        from ..errors import FusionError
+        names = ", ".join(p.name.strip() for p in cl.get_platforms()) or "none"
+        raise FusionError(f"no OpenCL platform matching '{device_name}' (found: {names})")
+    device = platform.get_devices()[0]
+    context = cl.Context([device])
+    queue = cl.CommandQueue(context)
+    graphs = [build_graph(name, resolution) for name in models]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FusionWarning)
+        fuser = Fuser(context)
+        sequential = compile_plan(context, queue, graphs, policy="none", fuser=fuser, seed=seed)
+        planned = compile_plan(context, queue, graphs, policy=policy, fuser=fuser, seed=seed)
+        again = compile_plan(context, queue, graphs, policy="none", fuser=fuser, seed=seed)
+    notes = sorted({str(w.message) for w in caught if issubclass(w.category, FusionWarning)})
+    rng = np.random.default_rng(seed + 1000)
+    for k, graph in enumerate(graphs):
+        x = rng.uniform(-1, 1, graph.input_shape).astype(np.float32)
+        for plan in (sequential, planned, again):
+            plan.upload(queue, k, x)
+    sequential.replay(queue)
+    planned.replay(queue)
+    queue.finish()
+    identical = [sequential.output(queue, k).tobytes() == planned.output(queue, k).tobytes()
+                 for k in range(len(graphs))]
+    variants = {"sequential": busy(queue, sequential.replay), "planned": busy(queue, planned.replay),
+                "sequential again": busy(queue, again.replay)}
+    iterations = choose_iterations(variants["sequential"], sample_seconds, limit=100)
+    samples = alternating(variants, rounds=rounds, iterations=iterations)
+    seq_profile, plan_profile = profile(context, sequential), profile(context, planned)
+    throughput = summary(ratios(samples["sequential"], samples["planned"]))
+    null = summary(ratios(samples["sequential"], samples["sequential again"]))
+    plan_latency = _model_latency(planned, plan_profile.spans)
+    alone_ms = []
+    for k, graph in enumerate(graphs):
+        # each model alone, bound once: its own launches of the sequential plan, back to back
+        own = [i for i, launch in enumerate(sequential.launches) if launch.nodes[0][0] == k]
+        alone_ms.append(sum(seq_profile.spans[i][1] - seq_profile.spans[i][0] for i in own))
+    launches = []
+    for row, (start, end) in zip(planned.schedule(), plan_profile.spans):
+        row.update(measured_ms=end - start, start_ms=start, predicted_ms=None)
+        launches.append(row)
+    return dict(
+        device=f"{device.name.strip()} ({platform.name.strip()}, driver {device.driver_version})",
+        host=host_platform.node(), date=time.strftime("%Y-%m-%d %H:%M:%S"),
+        models=[dict(name=g.name, resolution=g.input_shape[-1], nodes=len(g.nodes),
+                     alone_device_ms=alone_ms[k], planned_latency_ms=plan_latency[k],
+                     outputs_bit_identical=identical[k]) for k, g in enumerate(graphs)],
+        policy=policy, rounds=rounds, iterations_per_sample=iterations, seed=seed,
+        outputs_bit_identical=all(identical),
+        sequential_ms=summary(samples["sequential"])["median"] * 1e3,
+        planned_ms=summary(samples["planned"])["median"] * 1e3,
+        throughput_ratio=throughput, null_ratio=null,
+        sequential_launches=len(sequential.launches), planned_launches=len(planned.launches),
+        fused_launches=planned.fused_launches,
+        compile_seconds=planned.compile_seconds,
+        samples={name: [s * 1e3 for s in values] for name, values in samples.items()},
+        launches=launches, notes=notes,
+        timeline=dict(sequential=seq_profile.spans, planned=plan_profile.spans))
+
+
+def table(result: dict) -> str:
+    t, n = result["throughput_ratio"], result["null_ratio"]
+    lines = [f"device: {result['device']}; policy {result['policy']}; {result['rounds']} "
+             f"alternating rounds of {result['iterations_per_sample']} inferences",
+             "", f"{'model':16} {'nodes':>5} {'alone ms':>9} {'latency in plan ms':>19} "
+             f"{'bit-identical':>13}"]
+    for m in result["models"]:
+        lines.append(f"{m['name']:16} {m['nodes']:5d} {m['alone_device_ms']:9.3f} "
+                     f"{m['planned_latency_ms']:19.3f} {'yes' if m['outputs_bit_identical'] else 'NO':>13}")
+    lines += ["", f"{'total':16} sequential {result['sequential_ms']:.3f} ms "
+              f"({result['sequential_launches']} launches), planned {result['planned_ms']:.3f} ms "
+              f"({result['planned_launches']} launches, {result['fused_launches']} fused)",
+              f"throughput ratio (sequential / planned): {t['median']:.3f} "
+              f"[{t['min']:.3f}, {t['max']:.3f}]; null {n['median']:.3f} "
+              f"[{n['min']:.3f}, {n['max']:.3f}]; plan compiled in "
+              f"{result['compile_seconds']:.2f} s"]
+    lines += [f"note: {note}" for note in result["notes"]]
+    return "\n".join(lines)
+
+
+def draw_timeline(result: dict, path: str) -> None:
+    """Each model a row; each launch of the planned replay a bar over the rows of its models
+    (a fused launch spans several), on the device's time axis; the sequential replay below."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    models = result["models"]
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(12, 2 + 0.6 * len(models)), sharex=True)
+    for launch in result["launches"]:
+        rows = sorted({n["model"] for n in launch["nodes"]})
+        for row in rows:
+            top.barh(row, launch["measured_ms"], left=launch["start_ms"], height=0.8,
+                     color="tab:orange" if launch["fused"] else "tab:blue", edgecolor="none")
+    top.set_yticks(range(len(models)), [f"{k}: {m['name']}" for k, m in enumerate(models)])
+    top.set_title(f"planned ({result['policy']}): orange = fused launch, blue = alone")
+    for start, end in result["timeline"]["sequential"]:
+        bottom.barh(0, end - start, left=start, height=0.8, color="tab:gray", edgecolor="none")
+    bottom.set_yticks([0], ["sequential"])
+    bottom.set_xlabel("device time (ms) of one inference of all models")
+    figure.tight_layout()
+    temporary = f"{path}.tmp.png"
+    figure.savefig(temporary, dpi=120)
+    plt.close(figure)
+    os.replace(temporary, path)  # whole or not at all
