@@ -313,6 +313,13 @@ def check_kernel(path: str, kernel: str, neighbour: tuple[str, str] | None) -> R
         row.seconds = time.perf_counter() - started
 
 
+def _crashed_row(job) -> Row:
+    path, kernel, _ = job
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return Row(os.path.basename(path), kernel, options_for(stem, kernel)[0], alone="ok",
+               parse="?", fuse="?", build="CRASH", error=f"build: {CRASH}")
+
+
 def _planned(kernel, partner) -> str:
     """What the runtime's planner decides on this device for the kernel beside eltwise_add,
     launched with its required local size (or 16 work-items per group along dimension 0 for a
@@ -331,7 +338,10 @@ def _planned(kernel, partner) -> str:
     return "alone: " + "; ".join(reason for _, reason in plan.alone)[:160]
 
 
-def _run_all(pool, function, jobs, label):
+def _run_all(pool, function, jobs, label, crashed):
+    """function(*job) for every job in the pool; when a worker dies (a device compiler that
+    crashed the process: Intel's and PoCL's were seen to), every job not finished runs again
+    in a process of its own, and one that kills that too gets crashed(job) as its result."""
     futures = [pool.submit(function, *job) for job in jobs]
     try:
         from tqdm import tqdm
@@ -339,12 +349,41 @@ def _run_all(pool, function, jobs, label):
                         disable=not sys.stderr.isatty())
     except ImportError:
         progress = None
-    for _ in concurrent.futures.as_completed(futures):
+    results: dict[int, object] = {}
+    broken = False
+    for index, future in enumerate(futures):
+        try:
+            results[index] = future.result()
+        except concurrent.futures.process.BrokenProcessPool:
+            broken = True
+            continue
         if progress is not None:
             progress.update()
+    if broken:
+        for index, job in enumerate(jobs):
+            if index not in results:
+                results[index] = _alone(function, job, crashed)
+                if progress is not None:
+                    progress.update()
     if progress is not None:
         progress.close()
-    return [future.result() for future in futures]
+    return [results[index] for index in range(len(jobs))]
+
+
+def _alone(function, job, crashed):
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn, initializer=_init_worker,
+                                                initargs=(_platform_name,)) as alone:
+        try:
+            return alone.submit(function, *job).result()
+        except concurrent.futures.process.BrokenProcessPool:
+            print(f"{os.path.basename(job[0])}:{job[1]}: the device compiler crashed the process",
+                  file=sys.stderr)
+            return crashed(job)
+
+
+_platform_name = "intel-cpu"
+CRASH = "the device's compiler crashed the process"
 
 
 def share(count: int, total: int) -> str:
@@ -464,12 +503,15 @@ def main(argv=None) -> int:
                 if args.only and stem not in args.only and f"{stem}:{kernel}" not in args.only:
                     continue
                 work.append((path, kernel))
+    global _platform_name
+    _platform_name = args.platform
     started = time.perf_counter()
-    spawn = multiprocessing.get_context("spawn")  # each worker opens its own PoCL context
+    spawn = multiprocessing.get_context("spawn")  # each worker opens its own device context
     with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=spawn,
                                                 initializer=_init_worker,
                                                 initargs=(args.platform,)) as pool:
-        alone = _run_all(pool, check_alone, [(path, kernel) for path, kernel in work], "alone")
+        alone = _run_all(pool, check_alone, [(path, kernel) for path, kernel in work], "alone",
+                         lambda job: f"alone: {CRASH}")
         counted = [item for item, error in zip(work, alone) if error is None]
         jobs = []
         for position, (path, kernel) in enumerate(counted):
@@ -477,9 +519,10 @@ def main(argv=None) -> int:
             others = [item for item in counted[position + 1:] + counted[:position]
                       if item[0] != path]
             jobs.append((path, kernel, others[0] if others else None))
-        checked = dict(zip(counted, _run_all(pool, check_kernel, jobs, "fuse")))
+        checked = dict(zip(counted, _run_all(pool, check_kernel, jobs, "fuse", _crashed_row)))
         skipped = [item for item, error in zip(work, alone) if error is not None]
-        parsed = dict(zip(skipped, _run_all(pool, check_parse, skipped, "parse")))
+        parsed = dict(zip(skipped, _run_all(pool, check_parse, skipped, "parse",
+                                            lambda job: ("FAIL", CRASH))))
     rows = []
     for (path, kernel), error in zip(work, alone):
         if error is None:
