@@ -1,7 +1,8 @@
 """python -m benchmarks <experiment> [--platform NAME] [--output FILE] ...
 
 Experiments: identical (Figure 9), combinations (Figures 8, 10), model-pair (Figure 11),
-launch (launch cost), smoke.
+launch (launch cost), call-overhead (FusedKernel.__call__ against
+BoundLaunch.enqueue), smoke.
 Results: JSON with the device, every setting and every raw sample (benchmarks/results/);
 docs/PERFORMANCE.md is written from them by `python -m benchmarks.report`.
 """
@@ -20,7 +21,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", choices=["identical", "combinations", "launch",
-                                               "model-pair", "smoke"])
+                                               "call-overhead", "model-pair", "smoke"])
     parser.add_argument("--platform", default=DEFAULT_PLATFORM,
                         help="OpenCL platform (part of its name), e.g. NVIDIA")
     parser.add_argument("--output", help="JSON file (default benchmarks/results/<exp>-<dev>.json)")
@@ -43,6 +44,8 @@ def main(argv=None) -> int:
     progress = not args.no_progress
     if args.experiment == "launch":
         results = dict(launch=harness.launch_cost(bench, rounds=args.rounds))
+    elif args.experiment == "call-overhead":
+        results = dict(call_overhead=harness.call_overhead(bench, rounds=args.rounds))
     elif args.experiment == "identical":
         layers = [LAYERS[t][int(i)] for t, i in (e.split(":") for e in args.layers.split(","))]
         counts = [int(c) for c in args.counts.split(",")]

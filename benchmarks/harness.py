@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pyopencl as cl
 
-from fusion import ops as operators
+from fusion import KernelSource, ops as operators
 from fusion.runtime import PROGRAMS, Fuser
 from fusion.execute.measure import alternating as alternate, busy, choose_iterations, summary  # noqa: F401
 from fusion.runtime import find_platform
@@ -250,6 +250,33 @@ def launch_cost(bench: Bench, *, rounds: int = 15, iterations: int = 400) -> dic
                                                                 (1,), None)))
     return dict(samples=samples, summary={k: summary(v) for k, v in samples.items()},
                 device_time=summary(device[2:]))
+
+
+def call_overhead(bench: Bench, *, rounds: int = 15, iterations: int = 400) -> dict:
+    """Host time per launch of a two-kernel fused group with unchanged arguments: the bound
+    kernel enqueued bare, BoundLaunch.enqueue, and FusedKernel.__call__ (which checks and binds
+    on every call, setting only arguments that changed)."""
+    a = KernelSource("__kernel void ova(__global float *x, const int n)\n{\n"
+                     "    const int i = get_global_id(0);\n    if (i < n) x[i] += 1.0f;\n}\n", "ova")
+    b = KernelSource("__kernel void ovb(__global float *y, const float s)\n{\n"
+                     "    y[get_global_id(0)] *= s;\n}\n", "ovb")
+    x = cl.Buffer(bench.context, cl.mem_flags.READ_WRITE, 64 * 4)
+    y = cl.Buffer(bench.context, cl.mem_flags.READ_WRITE, 64 * 4)
+    launches = [((64,), None, [x, np.int32(64)]), ((64,), None, [y, np.float32(1.0)])]
+    fuser = bench.fusers["groups"]
+    fused = fuser.fuse([a, b])
+    bound = fused.bind(launches)
+    (kernel, global_size, local_size, _), = bound.enqueues()
+    variants = {
+        "bare enqueue (bound kernel)": busy(bench.queue, lambda q: cl.enqueue_nd_range_kernel(
+            q, kernel, global_size, local_size)),
+        "BoundLaunch.enqueue": busy(bench.queue, bound.enqueue),
+        "FusedKernel.__call__": busy(bench.queue, lambda q: fused(q, launches)),
+    }
+    samples = alternate(variants, rounds=rounds, iterations=iterations)
+    ratio = [c / e for c, e in zip(samples["FusedKernel.__call__"], samples["BoundLaunch.enqueue"])]
+    return dict(samples=samples, summary={k: summary(v) for k, v in samples.items()},
+                call_over_enqueue=summary(ratio))
 
 
 # --- records ------------------------------------------------------------------------------------
