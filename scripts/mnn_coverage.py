@@ -338,42 +338,62 @@ def _planned(kernel, partner) -> str:
     return "alone: " + "; ".join(reason for _, reason in plan.alone)[:160]
 
 
-def _run_all(pool, function, jobs, label, crashed):
-    """function(*job) for every job in the pool; when a worker dies (a device compiler that
-    crashed the process: Intel's and PoCL's were seen to), every job not finished runs again
-    in a process of its own, and one that kills that too gets crashed(job) as its result."""
-    futures = [pool.submit(function, *job) for job in jobs]
+def _pool(jobs: int):
+    spawn = multiprocessing.get_context("spawn")  # each worker opens its own device context
+    return concurrent.futures.ProcessPoolExecutor(jobs, mp_context=spawn,
+                                                  initializer=_init_worker,
+                                                  initargs=(_platform_name,))
+
+
+def _run_all(workers, function, jobs, label, crashed):
+    """function(*job) for every job, in a pool of worker processes (at most two jobs per worker
+    queued); when a worker dies (a device compiler that crashed the process: Intel's and
+    PoCL's were seen to), the jobs then queued run again one process each — one that kills
+    that too gets crashed(job) — and a new pool goes on with the rest."""
     try:
         from tqdm import tqdm
-        progress = tqdm(total=len(futures), unit="kernel", desc=label,
+        progress = tqdm(total=len(jobs), unit="kernel", desc=label,
                         disable=not sys.stderr.isatty())
     except ImportError:
         progress = None
     results: dict[int, object] = {}
-    broken = False
-    for index, future in enumerate(futures):
+    pending = list(range(len(jobs)))
+    while pending:
+        pool = _pool(workers)
+        running: dict = {}
+        suspects: list[int] = []
         try:
-            results[index] = future.result()
-        except concurrent.futures.process.BrokenProcessPool:
-            broken = True
-            continue
-        if progress is not None:
-            progress.update()
-    if broken:
-        for index, job in enumerate(jobs):
-            if index not in results:
-                results[index] = _alone(function, job, crashed)
-                if progress is not None:
-                    progress.update()
+            while pending or running:
+                while pending and len(running) < 2 * workers:
+                    index = pending.pop(0)
+                    running[pool.submit(function, *jobs[index])] = index
+                done, _ = concurrent.futures.wait(running,
+                                                  return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in done:
+                    index = running.pop(future)
+                    try:
+                        results[index] = future.result()
+                    except concurrent.futures.process.BrokenProcessPool:
+                        suspects = sorted([index, *running.values()])
+                        break
+                    if progress is not None:
+                        progress.update()
+                if suspects:
+                    break
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        for index in suspects:
+            results[index] = _alone(function, jobs[index], crashed)
+            if progress is not None:
+                progress.update()
+        pending = [i for i in pending if i not in results]
     if progress is not None:
         progress.close()
     return [results[index] for index in range(len(jobs))]
 
 
 def _alone(function, job, crashed):
-    spawn = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn, initializer=_init_worker,
-                                                initargs=(_platform_name,)) as alone:
+    with _pool(1) as alone:
         try:
             return alone.submit(function, *job).result()
         except concurrent.futures.process.BrokenProcessPool:
@@ -506,23 +526,19 @@ def main(argv=None) -> int:
     global _platform_name
     _platform_name = args.platform
     started = time.perf_counter()
-    spawn = multiprocessing.get_context("spawn")  # each worker opens its own device context
-    with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=spawn,
-                                                initializer=_init_worker,
-                                                initargs=(args.platform,)) as pool:
-        alone = _run_all(pool, check_alone, [(path, kernel) for path, kernel in work], "alone",
-                         lambda job: f"alone: {CRASH}")
-        counted = [item for item, error in zip(work, alone) if error is None]
-        jobs = []
-        for position, (path, kernel) in enumerate(counted):
-            # the neighbour: the next counted kernel of another file (cross-file collisions)
-            others = [item for item in counted[position + 1:] + counted[:position]
-                      if item[0] != path]
-            jobs.append((path, kernel, others[0] if others else None))
-        checked = dict(zip(counted, _run_all(pool, check_kernel, jobs, "fuse", _crashed_row)))
-        skipped = [item for item, error in zip(work, alone) if error is not None]
-        parsed = dict(zip(skipped, _run_all(pool, check_parse, skipped, "parse",
-                                            lambda job: ("FAIL", CRASH))))
+    alone = _run_all(args.jobs, check_alone, [(path, kernel) for path, kernel in work], "alone",
+                     lambda job: f"alone: {CRASH}")
+    counted = [item for item, error in zip(work, alone) if error is None]
+    jobs = []
+    for position, (path, kernel) in enumerate(counted):
+        # the neighbour: the next counted kernel of another file (cross-file collisions)
+        others = [item for item in counted[position + 1:] + counted[:position]
+                  if item[0] != path]
+        jobs.append((path, kernel, others[0] if others else None))
+    checked = dict(zip(counted, _run_all(args.jobs, check_kernel, jobs, "fuse", _crashed_row)))
+    skipped = [item for item, error in zip(work, alone) if error is not None]
+    parsed = dict(zip(skipped, _run_all(args.jobs, check_parse, skipped, "parse",
+                                        lambda job: ("FAIL", CRASH))))
     rows = []
     for (path, kernel), error in zip(work, alone):
         if error is None:
