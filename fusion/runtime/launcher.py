@@ -10,6 +10,7 @@ says why: inference never fails because fusion did. With `strict=True` these are
 from __future__ import annotations
 
 import dataclasses
+import operator
 import threading
 import warnings
 from collections.abc import Sequence
@@ -384,8 +385,11 @@ class _Slot:
         self.kernel = kernel
         self.lock = threading.Lock()
         self.last: list | None = None
+        self.last_args: tuple | None = None   # the very tuple last set (a step's own)
 
     def set_args(self, args: tuple, force: bool = False) -> None:
+        if not force and args is self.last_args:
+            return  # the same step again, nothing set since
         try:
             last = self.last
             if force or last is None:
@@ -395,9 +399,10 @@ class _Slot:
                     if not _same_argument(value, previous):
                         self.kernel.set_arg(index, value)
         except cl.Error as error:
-            self.last = None
+            self.last = self.last_args = None
             raise LaunchError(f"pyopencl refused an argument: {error}") from None
         self.last = list(args)
+        self.last_args = args
 
 
 def _snapshot(launches: Sequence) -> tuple:
@@ -425,20 +430,21 @@ def _same(launches: Sequence, previous: tuple) -> bool:
     for launch, (global_size, local_size, args) in zip(launches, previous):
         if isinstance(launch, Launch):
             launch = (launch.global_size, launch.local_size, launch.args)
-        if len(launch) != 3:
-            return False
         new_global, new_local, new_args = launch
         if new_global != global_size or new_local != local_size or len(new_args) != len(args):
             return False
+        if all(map(operator.is_, new_args, args)):
+            continue  # the same objects (what an engine passes every time): no value compared
         for value, before in zip(new_args, args):
-            if value is before:
-                continue
-            if isinstance(value, (int, float)) and type(value) is type(before):
-                if value != before:
-                    return False
-            elif not _same_argument(value, before):
+            if value is not before and not _equal_value(value, before):
                 return False
     return True
+
+
+def _equal_value(value, before) -> bool:
+    if isinstance(value, (int, float)) and type(value) is type(before):
+        return value == before
+    return _same_argument(value, before)
 
 
 def _out_of_order(queue: cl.CommandQueue) -> bool:
@@ -492,6 +498,14 @@ class BoundLaunch:
         if not shared:
             for step in self.steps:
                 step.set_args()
+        # for the shared path, worked out once: the locks in a fixed order (no deadlock between
+        # two groups), and the steps whose kernel another step of the group uses too
+        self._locks = [lock for _, lock in sorted(
+            {id(step.slot.lock): step.slot.lock for step in self.steps}.items())]
+        kernels = [id(step.kernel) for step in self.steps]
+        self._repeated = tuple(kernels.count(k) > 1 for k in kernels)
+        self._queue: cl.CommandQueue | None = None
+        self._out_of_order = False
 
     @property
     def launches(self) -> int:
@@ -517,7 +531,11 @@ class BoundLaunch:
                     events += step.enqueue(queue)
                 except cl.Error as error:
                     raise step.refused(error, position, len(self.steps)) from None
-        if len(events) == 1 or not _out_of_order(queue):
+        if len(events) == 1:
+            return events[0]
+        if queue is not self._queue:
+            self._queue, self._out_of_order = queue, _out_of_order(queue)
+        if not self._out_of_order:
             return events[-1]  # an in-order queue finishes them in order: the last is the group's
         return cl.enqueue_marker(queue, wait_for=events)
 
@@ -525,22 +543,24 @@ class BoundLaunch:
         # Kernels shared with other callers: hold their locks, set every argument first (so a
         # refused argument stops the group before anything is enqueued), then enqueue. A kernel
         # used by two steps (the same kernel listed twice) gets its arguments set again.
-        locks = sorted({id(step.slot.lock): step.slot.lock for step in self.steps}.items())
-        kernels = [id(step.kernel) for step in self.steps]
-        for _, lock in locks:
+        # (Written out flat: this is the path of every FusedKernel.__call__.)
+        for lock in self._locks:
             lock.acquire()
         try:
             for step in self.steps:
-                step.set_args()
+                if step.slot.last_args is not step.args:
+                    step.slot.set_args(step.args)
             events = []
+            enqueue = cl.enqueue_nd_range_kernel
             for position, step in enumerate(self.steps):
-                if kernels.count(id(step.kernel)) > 1:
-                    step.set_args(force=True)  # the first pass left another step's arguments
+                if self._repeated[position]:
+                    step.slot.set_args(step.args, force=True)  # another step's were left
                 try:
-                    events += step.enqueue(queue)
+                    events.append(enqueue(queue, step.slot.kernel, step.global_size,
+                                          step.local_size))
                 except cl.Error as error:
                     raise step.refused(error, position, len(self.steps)) from None
             return events
         finally:
-            for _, lock in locks:
+            for lock in self._locks:
                 lock.release()
