@@ -313,11 +313,12 @@ def check_kernel(path: str, kernel: str, neighbour: tuple[str, str] | None) -> R
         row.seconds = time.perf_counter() - started
 
 
-def _crashed_row(job) -> Row:
+def _crashed_row(job, hung: bool) -> Row:
     path, kernel, _ = job
     stem = os.path.splitext(os.path.basename(path))[0]
     return Row(os.path.basename(path), kernel, options_for(stem, kernel)[0], alone="ok",
-               parse="?", fuse="?", build="CRASH", error=f"build: {CRASH}")
+               parse="?", fuse="?", build="HANG" if hung else "CRASH",
+               error=f"build: {HANG if hung else CRASH}")
 
 
 def _planned(kernel, partner) -> str:
@@ -366,7 +367,7 @@ def _run_all(workers, function, jobs, label, crashed):
             while pending or running:
                 while pending and len(running) < 2 * workers:
                     index = pending.pop(0)
-                    running[pool.submit(function, *jobs[index])] = index
+                    running[pool.submit(_with_alarm, function, jobs[index])] = index
                 done, _ = concurrent.futures.wait(running,
                                                   return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in done:
@@ -392,18 +393,43 @@ def _run_all(workers, function, jobs, label, crashed):
     return [results[index] for index in range(len(jobs))]
 
 
+#: a kernel whose builds take longer than this (a compiler that hangs: Intel's was seen to on
+#: a fused MNN softmax) is stopped and reported as such
+SECONDS_PER_KERNEL = int(os.environ.get("MNN_SECONDS_PER_KERNEL", "300"))
+
+
+def _with_alarm(function, job):
+    """function(*job) in a worker that SIGALRM ends after SECONDS_PER_KERNEL (its default
+    action: a compile inside the driver cannot be interrupted otherwise)."""
+    import signal
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.alarm(SECONDS_PER_KERNEL)
+    try:
+        return function(*job)
+    finally:
+        signal.alarm(0)
+
+
 def _alone(function, job, crashed):
+    import signal
     with _pool(1) as alone:
+        future = alone.submit(_with_alarm, function, job)
+        processes = list(alone._processes.values())  # noqa: SLF001 - to read its exit code
         try:
-            return alone.submit(function, *job).result()
+            return future.result()
         except concurrent.futures.process.BrokenProcessPool:
-            print(f"{os.path.basename(job[0])}:{job[1]}: the device compiler crashed the process",
+            codes = [p.exitcode for p in processes]
+            timed_out = -signal.SIGALRM in codes
+            what = (f"took longer than {SECONDS_PER_KERNEL} s (stopped)" if timed_out
+                    else "crashed the process")
+            print(f"{os.path.basename(job[0])}:{job[1]}: the device compiler {what}",
                   file=sys.stderr)
-            return crashed(job)
+            return crashed(job, timed_out)
 
 
 _platform_name = "intel-cpu"
 CRASH = "the device's compiler crashed the process"
+HANG = f"the device's compiler took longer than {SECONDS_PER_KERNEL} s (stopped)"
 
 
 def share(count: int, total: int) -> str:
@@ -527,7 +553,7 @@ def main(argv=None) -> int:
     _platform_name = args.platform
     started = time.perf_counter()
     alone = _run_all(args.jobs, check_alone, [(path, kernel) for path, kernel in work], "alone",
-                     lambda job: f"alone: {CRASH}")
+                     lambda job, hung: f"alone: {HANG if hung else CRASH}")
     counted = [item for item, error in zip(work, alone) if error is None]
     jobs = []
     for position, (path, kernel) in enumerate(counted):
@@ -538,7 +564,7 @@ def main(argv=None) -> int:
     checked = dict(zip(counted, _run_all(args.jobs, check_kernel, jobs, "fuse", _crashed_row)))
     skipped = [item for item, error in zip(work, alone) if error is not None]
     parsed = dict(zip(skipped, _run_all(args.jobs, check_parse, skipped, "parse",
-                                        lambda job: ("FAIL", CRASH))))
+                                        lambda job, hung: ("FAIL", HANG if hung else CRASH))))
     rows = []
     for (path, kernel), error in zip(work, alone):
         if error is None:
