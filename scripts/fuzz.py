@@ -403,7 +403,7 @@ def main(argv=None) -> int:
     # (a session's end) goes on where it was with --resume; the summary counts them all
     journal_path = os.path.splitext(args.output)[0] + ".journal.jsonl"
     records, crashes, earlier_seconds = [], [], 0.0
-    segment, last_at, finished_segments = None, {}, set()
+    segment, last_at, finished_segments, seen = None, {}, set(), set()
     if args.resume and not os.path.exists(journal_path) and os.path.exists(journal_path + ".gz"):
         import gzip  # a journal carried over compressed (committed between sessions)
         with gzip.open(journal_path + ".gz", "rt", encoding="utf-8") as packed, \
@@ -419,11 +419,14 @@ def main(argv=None) -> int:
                 if "run_seconds" in entry:
                     earlier_seconds += entry["run_seconds"]
                     finished_segments.add(segment)
-                elif "run_started" in entry:
+                    continue
+                if "run_started" in entry:
                     segment = entry["run_started"]
-                elif "at" in entry and segment is not None:  # a run that was killed
+                    continue
+                if "at" in entry and segment is not None:  # a killed run counts to here
                     last_at[segment] = entry["at"]
-                elif entry["index"] in indices:
+                if entry["index"] in indices and entry["index"] not in seen:
+                    seen.add(entry["index"])  # (a group journaled twice counts once)
                     records.append(entry)
                     if entry.get("ran_during_a_crash"):
                         crashes.append(entry["index"])
