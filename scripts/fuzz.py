@@ -322,14 +322,18 @@ def _run_pool(indices, args, oclgrind, deadline, done) -> list[int]:
     """Run the groups in a pool of worker processes, at most 2 per worker queued; return the
     groups in flight when a worker died (empty when all finished or time ran out)."""
     spawn = multiprocessing.get_context("spawn")
+    # fresh workers every 100 groups: a worker keeps every program it built (fused and alone),
+    # and two long-lived workers were seen to stall in Intel compiles after ~650 groups each
     pool = concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=spawn,
-                                                  initializer=_init_worker)
+                                                  initializer=_init_worker,
+                                                  max_tasks_per_child=100)
     queue, running = list(indices), {}
     try:
         while queue or running:
             while queue and len(running) < 2 * args.jobs:
                 index = queue.pop(0)
-                running[pool.submit(run_group, args.seed, index, oclgrind, args.device)] = index
+                running[pool.submit(_timed_group, args.seed, index, oclgrind,
+                                    args.device)] = index
             timeout = None if deadline is None else max(0.0, deadline - time.perf_counter())
             finished, _ = concurrent.futures.wait(running, timeout=timeout,
                                                   return_when=concurrent.futures.FIRST_COMPLETED)
@@ -346,14 +350,37 @@ def _run_pool(indices, args, oclgrind, deadline, done) -> list[int]:
     return []
 
 
+#: a group whose check outlasts this is stopped (SIGALRM's default action ends the worker: a
+#: compile inside the driver cannot be interrupted otherwise) and re-run alone
+GROUP_SECONDS = int(os.environ.get("FUZZ_GROUP_SECONDS", "300"))
+
+
+def _timed_group(seed: int, index: int, oclgrind: bool, device: str) -> dict:
+    import signal
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.alarm(GROUP_SECONDS)
+    try:
+        return run_group(seed, index, oclgrind, device)
+    finally:
+        signal.alarm(0)
+
+
 def _run_alone(seed: int, index: int, oclgrind: bool, device: str) -> dict:
-    """One group in a process of its own; a crash of that process is the group's outcome."""
+    """One group in a process of its own; a crash of that process (or its running past
+    GROUP_SECONDS) is the group's outcome."""
+    import signal
     spawn = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn,
                                                 initializer=_init_worker) as alone:
+        future = alone.submit(_timed_group, seed, index, oclgrind, device)
+        processes = list(alone._processes.values())  # noqa: SLF001 - to read its exit code
         try:
-            return alone.submit(run_group, seed, index, oclgrind, device).result()
+            return future.result()
         except concurrent.futures.process.BrokenProcessPool:
+            if -signal.SIGALRM in [p.exitcode for p in processes]:
+                return dict(index=index, seed=group_seed(seed, index), outcome="timeout",
+                            detail=f"its check ran past {GROUP_SECONDS} s twice, the second "
+                                   "time alone")
             return dict(index=index, seed=group_seed(seed, index), outcome="device crash",
                         detail="the process checking this group died again when it ran alone")
 
