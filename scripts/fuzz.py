@@ -154,10 +154,11 @@ def summarise(records: list[dict], args, seconds: float, versions: dict) -> dict
         oclgrind_reports=outcomes["oclgrind report"],
         failures=[r for r in records if r["outcome"] not in ("pass", LIMITATION)],
         oclgrind_limitations=[r for r in records if r["outcome"] == LIMITATION],
-        layouts=dict(collections.Counter(r.get("layout") for r in records)),
-        group_sizes=dict(sorted(collections.Counter(r.get("kernels") for r in records).items())),
-        barrier_kernels=dict(sorted(collections.Counter(r.get("barrier_kernels")
-                                                        for r in records).items())),
+        layouts=dict(collections.Counter(r["layout"] for r in records if "layout" in r)),
+        group_sizes=dict(sorted(collections.Counter(r["kernels"] for r in records
+                                                    if "kernels" in r).items())),
+        barrier_kernels=dict(sorted(collections.Counter(r["barrier_kernels"] for r in records
+                                                        if "barrier_kernels" in r).items())),
         fully_fused=dict(fully_fused),
         device=args.device,
         native_groups=sum(r.get("native_kernels", 0) >= 2 for r in records),

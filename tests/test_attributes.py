@@ -7,7 +7,7 @@ import pytest
 
 import fusion
 from fusion import KernelSource, UnsupportedError
-from fusion.verify.testing import Output, assert_equivalent, output_buffer
+from fusion.verify.testing import Output, assert_equivalent, check_on_device, output_buffer
 
 SIZES = r"""
 typedef struct { char a; int b; } __attribute__((packed)) After;      /* after the braces */
@@ -80,3 +80,33 @@ def test_a_refused_attribute_makes_the_runtime_run_the_kernel_alone(cpu):
                           "k", filename="lost.cl")
     with pytest.warns(fusion.FusionWarning, match="would be lost by the parser"):
         assert_equivalent(cpu, [kernel, SCALE], _factory, fuser=fusion.Fuser(cpu))
+
+
+def _tagged(name, align, fields, use):
+    return KernelSource(
+        f"struct __attribute__((aligned({align}))) rec_tag {{ {fields} }};\n"
+        "typedef struct rec_tag rec;\n"
+        f"__constant uint TABLE[2] __attribute__((aligned(16))) = {{{align}u, 3u}};\n"
+        f"__kernel void {name}(__global uint *o)\n{{\n    rec r;\n    {use}\n"
+        "    o[get_global_id(0)] = (uint)sizeof(rec) + TABLE[0];\n}\n", name,
+        filename=f"{name}.cl")
+
+
+def test_same_named_attributed_structs_and_variables_are_renamed_apart(cpu):
+    """The random kernel generator found it: two kernels each defining
+    `struct __attribute__((aligned(64))) packed_t_tag {...}` fused into a program that redefined
+    the tag (every use was renamed, the attributed definition was not: the renamer never saw
+    pycparserext's StructExt, nor an attributed declaration's TypeDeclExt)."""
+    kernels = [_tagged("a", 16, "uint a;", "r.a = 1u;"),
+               _tagged("b", 64, "uint a; uint b;", "r.b = 2u;")]
+    program = fusion.generate(kernels, wave_size=8)
+    assert program.source.count("struct __attribute__((aligned(16))) rec_tag\n") == 1
+    assert "struct __attribute__((aligned(64))) rec_tag_1" in program.source
+    assert "TABLE_1" in program.source  # the attributed variable renamed apart too
+
+    def make(context, queue):
+        buffers = [cl.Buffer(context, cl.mem_flags.READ_WRITE, 8 * 4) for _ in kernels]
+        return ([((8,), None, [b]) for b in buffers],
+                [Output(i, "o", b, np.dtype(np.uint32)) for i, b in enumerate(buffers)])
+    result = check_on_device(cpu, kernels, make, fuser=fusion.Fuser(cpu, strict=True))
+    assert result.launches == 1

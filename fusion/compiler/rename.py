@@ -76,6 +76,9 @@ class Renamer(c_ast.NodeVisitor):
             node.declname = self._new(node.declname)
         self.visit(node.type)
 
+    def visit_TypeDeclExt(self, node):  # an attributed declaration (pycparserext)
+        self.visit_TypeDecl(node)
+
     def visit_Typedef(self, node):
         node.name = self._new(node.name)
         self.visit(node.type)
@@ -92,6 +95,10 @@ class Renamer(c_ast.NodeVisitor):
 
     visit_Struct = _visit_aggregate
     visit_Union = _visit_aggregate
+    # pycparserext's attributed struct (fusion/compiler/attributes.py): the visitor dispatches
+    # on the class name, so without this an attributed struct's tag kept its name while every
+    # use of it was renamed (two kernels' `struct __attribute__((aligned(64))) T` collided)
+    visit_StructExt = _visit_aggregate
 
     def visit_Enum(self, node):
         node.name = self._new(node.name)
