@@ -20,7 +20,7 @@ import numpy as np
 import pyopencl as cl
 
 from ..graph import build as build_graph
-from ..runtime import Fuser, FusionWarning, resolve_platform
+from ..runtime import Fuser, FusionWarning, platform_context
 from .measure import alternating, busy, choose_iterations, ratios, summary
 from .plan import Plan, compile_plan
 
@@ -69,13 +69,9 @@ def _model_latency(plan: Plan, spans) -> list[float]:
 def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolution: int | None = None,
                  policy: str = "all", rounds: int = 20, seed: int = 0,
                  sample_seconds: float = 0.05) -> dict:
-    platform = resolve_platform(device_name)
-    if platform is None:
-        from ..errors import FusionError
-        names = ", ".join(p.name.strip() for p in cl.get_platforms()) or "none"
-        raise FusionError(f"no OpenCL platform matching '{device_name}' (found: {names})")
-    device = platform.get_devices()[0]
-    context = cl.Context([device])
+    context = platform_context(device_name)  # FusionError naming what was found, if none
+    device = context.devices[0]
+    platform = device.platform
     queue = cl.CommandQueue(context)
     graphs = [build_graph(name, resolution) for name in models]
     with warnings.catch_warnings(record=True) as caught:
