@@ -184,7 +184,8 @@ def command_run(args) -> int:
     if args.json:
         write_outputs([(args.json, "")], [])  # refuse an unwritable path before the work
     result = run_scenario(args.models, device_name=args.device, resolution=args.resolution,
-                          policy=args.policy, rounds=args.rounds)
+                          policy=args.policy, rounds=args.rounds,
+                          progress=_progress_bar(False))
     print(table(result))
     if args.json:
         write_outputs([(args.json, json.dumps(result, indent=1) + "\n")], [])
@@ -193,6 +194,26 @@ def command_run(args) -> int:
         draw_timeline(result, args.timeline)
         print(f"wrote {args.timeline}", file=sys.stderr)
     return 0 if result["outputs_bit_identical"] else 1
+
+
+def _progress_bar(quiet: bool):
+    """tqdm on a terminal, nothing otherwise (or with --quiet)."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+    return lambda **kw: tqdm(unit="launch", file=sys.stderr, **kw)
+
+
+def command_profile(args) -> int:
+    from .execute.profile import Settings, profile_device, summary_lines
+    settings = Settings(groups=args.groups, resolution=args.resolution, seed=args.seed)
+    result = profile_device(args.device, settings, progress=_progress_bar(args.quiet),
+                            fresh=args.fresh)
+    print("\n".join(summary_lines(result)))
+    if args.json:
+        write_outputs([(args.json, json.dumps(result.report, indent=1) + "\n")], [])
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
 
 
 def command_models(args) -> int:
@@ -262,12 +283,29 @@ def build_parser() -> argparse.ArgumentParser:
                      help="intel-cpu (default), pocl, nvidia, or part of a platform name")
     run.add_argument("--resolution", type=positive_int,
                      help="input size of every model (default: each model's Table 1 size)")
-    run.add_argument("--policy", choices=("all", "none"), default="all",
-                     help="all: every ready set fused (default); none: every node alone")
+    run.add_argument("--policy", choices=("auto", "all", "none"), default="auto",
+                     help="auto: the groups the device's latency model predicts fastest "
+                          "(default; profiles the device first if it has no model); all: every "
+                          "ready set fused, models in lock step; none: every node alone")
     run.add_argument("--rounds", type=positive_int, default=20, help="alternating rounds")
     run.add_argument("--json", help="write the result (device, settings, raw samples, launches)")
     run.add_argument("--timeline", help="draw the planned launches over time (PNG)")
     run.set_defaults(run=command_run)
+
+    prof = commands.add_parser("profile", help="measure a device's launches and fit its "
+                                               "latency model (for --policy auto)")
+    prof.add_argument("--device", default="intel-cpu",
+                      help="intel-cpu (default), pocl, nvidia, or part of a platform name")
+    prof.add_argument("--groups", type=positive_int, default=600,
+                      help="random fused groups of 2-4 operators to measure (default 600)")
+    prof.add_argument("--resolution", type=positive_int,
+                      help="input size of every model (default: each model's Table 1 size)")
+    prof.add_argument("--seed", type=int, default=0, help="of the random groups")
+    prof.add_argument("--fresh", action="store_true",
+                      help="measure everything again (default: resume what is stored)")
+    prof.add_argument("--json", help="write the accuracy report here too")
+    prof.add_argument("--quiet", action="store_true", help="no progress bar")
+    prof.set_defaults(run=command_profile)
 
     table = commands.add_parser("models", help="the six DNNs of the paper against its Table 1")
     table.add_argument("--operators", metavar="MODEL",

@@ -41,6 +41,7 @@ class LoadedNode:
     output_shape: tuple[int, ...]
     weights: dict                      # host copies: "weights", "bias" (natural shapes)
     built: cl.Kernel                   # the unfused kernel, arguments already set
+    flops: int = 0                     # the operator library's count for this launch
 
 
 class LoadedGraph:
@@ -169,5 +170,6 @@ def load(context, queue, graph: Graph, rng: np.random.Generator) -> LoadedGraph:
         weights = {name: value for name, value in op.inputs.items()
                    if name not in TENSOR_INPUT_NAMES}
         nodes.append(LoadedNode(op.kernel, op.global_size, op.local_size, args, op.outputs[0],
-                                op.output_layouts[0], tuple(op.output_shapes[0]), weights, built))
+                                op.output_layouts[0], tuple(op.output_shapes[0]), weights, built,
+                                op.flops))
     return LoadedGraph(graph, nodes, input_buffer)

@@ -14,7 +14,9 @@ own). What is left is a flat list of (kernel, global size, local size) with ever
 `replay` is a bare loop of enqueues, with no per-argument Python work; only the inputs change.
 
 Policies: "none" (every node alone: the models' own launches, the sequential baseline), "all"
-(every ready set fused: one group per step), or a callable (ready set -> groups).
+(every ready set fused: one group per step, models in lock step), "auto" (fusion.execute.auto:
+the groups and model shifts a device's latency model predicts to be fastest; each launch keeps
+its prediction), or a callable (ready set -> groups).
 """
 from __future__ import annotations
 
@@ -29,11 +31,14 @@ from ..errors import FusionError
 from ..graph.graph import Graph
 from ..graph.schedule import ready_sets
 from ..runtime.launcher import Fuser
+from ..plan.latency import LatencyModel
+from .auto import auto_groups
 from .graphs import LoadedGraph, check_groups, load
+from .profile import require_model
 
 NodeRef = tuple[int, int]                       # (model index, node id)
 Policy = Callable[[Sequence[NodeRef]], Sequence[Sequence[NodeRef]]]
-POLICIES = ("none", "all")
+POLICIES = ("none", "all", "auto")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +49,7 @@ class PlannedLaunch:
     kernel: cl.Kernel
     global_size: tuple[int, ...]
     local_size: tuple[int, ...] | None
+    predicted_us: float | None = None   # the latency model's, under the auto policy
 
     @property
     def fused(self) -> bool:
@@ -54,11 +60,12 @@ class Plan:
     """Compiled launches of several loaded graphs; `replay(queue)` runs one inference of all."""
 
     def __init__(self, graphs: Sequence[LoadedGraph], launches: Sequence[PlannedLaunch],
-                 policy: str, compile_seconds: float):
+                 policy: str, compile_seconds: float, shifts: tuple[int, ...] | None = None):
         self.graphs = tuple(graphs)
         self.launches = tuple(launches)
         self.policy = policy
         self.compile_seconds = compile_seconds
+        self.shifts = shifts or (0,) * len(self.graphs)
         self._calls = tuple((launch.kernel, launch.global_size, launch.local_size)
                             for launch in self.launches)
 
@@ -89,6 +96,7 @@ class Plan:
                 launch=index, kernel=launch.kernel.function_name, fused=launch.fused,
                 global_size=list(launch.global_size),
                 local_size=list(launch.local_size) if launch.local_size else None,
+                predicted_us=launch.predicted_us,
                 nodes=[dict(model=g, graph=self.graphs[g].graph.name, node=i,
                             name=self.graphs[g].graph.nodes[i].name,
                             kind=self.graphs[g].graph.nodes[i].kind)
@@ -118,29 +126,41 @@ def _groups(policy: str | Policy, ready: Sequence[NodeRef]) -> list[list[NodeRef
 
 def compile_plan(context: cl.Context, queue: cl.CommandQueue, graphs: Sequence[Graph], *,
                  policy: str | Policy = "all", fuser: Fuser | None = None, seed: int = 0,
-                 loaded: Sequence[LoadedGraph] | None = None) -> Plan:
+                 loaded: Sequence[LoadedGraph] | None = None,
+                 latency: LatencyModel | None = None, max_group: int = 6) -> Plan:
     """Load the graphs (model k's weights from seed + k; or give them `loaded`), group every
-    ready set by the policy, build and bind every fused kernel: a Plan to replay."""
+    ready set by the policy, build and bind every fused kernel: a Plan to replay. The auto
+    policy predicts with `latency` (default: the device's profile, fusion.execute.profile;
+    FusionError when it has none)."""
     started = time.perf_counter()
     if loaded is None:
         loaded = [load(context, queue, graph, np.random.default_rng(seed + k))
                   for k, graph in enumerate(graphs)]
     fuser = fuser or Fuser(context)
-    groups = [group for ready in ready_sets([g.graph for g in loaded])
-              for group in _groups(policy, ready) if group]
+    shifts, predict = None, None
+    if policy == "auto":
+        latency = latency or require_model(context.devices[0])
+        groups, shifts, oracle = auto_groups(loaded, fuser, latency, max_group=max_group)
+        predict = oracle.predicted_us
+    else:
+        groups = [group for ready in ready_sets([g.graph for g in loaded])
+                  for group in _groups(policy, ready) if group]
     check_groups(loaded, groups)
     launches: list[PlannedLaunch] = []
     for group in groups:
+        predicted = predict(group) if predict else None
         if len(group) == 1:
             (g, i), = group
             node = loaded[g].nodes[i]
             launches.append(PlannedLaunch(((g, i),), node.built, node.global_size,
-                                          node.local_size))
+                                          node.local_size, predicted))
             continue
         bound = fuser.fuse([loaded[g].kernel(i) for g, i in group]).bind(
             [loaded[g].launch(i) for g, i in group])
-        for kernel, global_size, local_size, members in bound.enqueues():
+        calls = bound.enqueues()
+        for kernel, global_size, local_size, members in calls:
             launches.append(PlannedLaunch(tuple(group[m] for m in members), kernel,
-                                          global_size, local_size))
+                                          global_size, local_size,
+                                          predicted if len(calls) == 1 else None))
     name = policy if isinstance(policy, str) else getattr(policy, "__name__", "custom")
-    return Plan(loaded, launches, name, time.perf_counter() - started)
+    return Plan(loaded, launches, name, time.perf_counter() - started, shifts)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform as host_platform
+import sys
 import time
 import warnings
 
@@ -22,7 +23,9 @@ import pyopencl as cl
 from ..graph import build as build_graph
 from ..runtime import Fuser, FusionWarning, platform_context
 from .measure import alternating, busy, choose_iterations, ratios, summary
+from ..plan.latency import LatencyModel
 from .plan import Plan, compile_plan
+from .profile import cached_model, profile_device
 
 
 @dataclasses.dataclass
@@ -68,9 +71,19 @@ def _model_latency(plan: Plan, spans) -> list[float]:
 
 def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolution: int | None = None,
                  policy: str = "all", rounds: int = 20, seed: int = 0,
-                 sample_seconds: float = 0.05) -> dict:
+                 sample_seconds: float = 0.05, latency: LatencyModel | None = None,
+                 progress=None) -> dict:
+    """Run the models together planned by `policy` and sequentially (see the module
+    docstring). Under "auto" without `latency`, the device's stored model is used, and a
+    device without one is profiled first (fusion.execute.profile, default settings)."""
     context = platform_context(device_name)  # FusionError naming what was found, if none
     device = context.devices[0]
+    if policy == "auto" and latency is None:
+        latency = cached_model(device)
+        if latency is None:
+            print(f"no latency model for {device.name.strip()} yet: profiling it first "
+                  "(once; `python -m fusion profile` does only this)", file=sys.stderr)
+            latency = profile_device(device_name, progress=progress).model
     platform = device.platform
     queue = cl.CommandQueue(context)
     graphs = [build_graph(name, resolution) for name in models]
@@ -78,7 +91,8 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
         warnings.simplefilter("always", FusionWarning)
         fuser = Fuser(context)
         sequential = compile_plan(context, queue, graphs, policy="none", fuser=fuser, seed=seed)
-        planned = compile_plan(context, queue, graphs, policy=policy, fuser=fuser, seed=seed)
+        planned = compile_plan(context, queue, graphs, policy=policy, fuser=fuser, seed=seed,
+                               latency=latency)
         again = compile_plan(context, queue, graphs, policy="none", fuser=fuser, seed=seed)
     notes = sorted({str(w.message) for w in caught if issubclass(w.category, FusionWarning)})
     rng = np.random.default_rng(seed + 1000)
@@ -106,7 +120,9 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
         alone_ms.append(sum(seq_profile.spans[i][1] - seq_profile.spans[i][0] for i in own))
     launches = []
     for row, (start, end) in zip(planned.schedule(), plan_profile.spans):
-        row.update(measured_ms=end - start, start_ms=start, predicted_ms=None)
+        predicted = row.pop("predicted_us")
+        row.update(measured_ms=end - start, start_ms=start,
+                   predicted_ms=predicted / 1e3 if predicted is not None else None)
         launches.append(row)
     return dict(
         device=f"{device.name.strip()} ({platform.name.strip()}, driver {device.driver_version})",
@@ -120,7 +136,7 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
         planned_ms=summary(samples["planned"])["median"] * 1e3,
         throughput_ratio=throughput, null_ratio=null,
         sequential_launches=len(sequential.launches), planned_launches=len(planned.launches),
-        fused_launches=planned.fused_launches,
+        fused_launches=planned.fused_launches, shifts=list(planned.shifts),
         compile_seconds=planned.compile_seconds,
         samples={name: [s * 1e3 for s in values] for name, values in samples.items()},
         launches=launches, notes=notes,

@@ -1,0 +1,379 @@
+"""`python -m fusion profile`: measure a device's launches and fit its latency model.
+
+    result = profile_device("nvidia", groups=600)    # measures what is not measured yet
+    model = result.model                             # fusion.plan.latency.LatencyModel
+    model = cached_model(context.devices[0])         # later: the stored one, or None
+
+The training set is the operators of the six models at their real (Table 1) shapes, each alone
+once per distinct launch, and random fused groups of 2-4 of them: lock-step slices of several
+models with random shifts (what the policy will ask about), the independent branches of one
+model's step, and operators drawn at random. Every member of a group comes from its own loaded
+instance of a model (or is independent of the others), so no launch reads what another writes.
+A sample is the time per launch of a stream of that launch enqueued back to back (the median of
+several timed runs): what the launch costs a replay, host enqueue included. The host's own
+enqueue cost is measured on the smallest operator.
+
+Data and model live in a per-device cache directory (platformdirs; key: device name, driver
+version, project version; `PARALLEL_FUSION_CACHE` moves it): `samples-<settings>.jsonl` gets one
+line per measurement as it is taken, so an interrupted profile resumes where it stopped; then
+the model is fitted (`model.pkl`) and judged on held-out models (`report.json`): each of the
+six models in turn is left out of the fit, and its fused groups are predicted from the rest.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import pickle
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyopencl as cl
+
+from ..errors import FusionError
+from ..graph import MODELS, build as build_graph
+from ..graph.schedule import levels
+from ..plan import latency
+from ..plan.latency import LatencyModel, OpFacts, Sample
+from ..runtime import Fuser, platform_context
+from .graphs import LoadedGraph, load
+
+SCHEMA = 1          # of samples-*.jsonl and model.pkl; part of the cache key
+INSTANCES = 4       # loaded copies of each model: groups of up to 4 copies of one operator
+
+
+def project_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("parallel-fusion")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "_", text.strip()).strip("_")[:60]
+
+
+def cache_dir(device: cl.Device) -> Path:
+    """Where this device's profile lives (created on demand)."""
+    from platformdirs import user_cache_dir
+    root = Path(os.environ.get("PARALLEL_FUSION_CACHE") or user_cache_dir("parallel-fusion"))
+    key = "-".join(_slug(part) for part in (device.name, device.driver_version,
+                                             project_version(), f"schema{SCHEMA}"))
+    return root / "latency" / key
+
+
+def op_facts(loaded: LoadedGraph, node_id: int) -> OpFacts:
+    """The latency model's view of one node's launch."""
+    node, spec = loaded.nodes[node_id], loaded.graph.nodes[node_id]
+    items = int(np.prod(node.global_size))
+    local = int(np.prod(node.local_size)) if node.local_size else 0
+    inputs = [loaded.graph.nodes[i].output_shape for i in spec.inputs] or [loaded.graph.input_shape]
+    data = 4 * (sum(int(np.prod(s)) for s in inputs) + int(np.prod(node.output_shape))
+                + sum(int(np.asarray(w).size) for w in node.weights.values()))
+    text = node.kernel.source
+    shape = ",".join(f"{k}={spec.shape[k]}" for k in sorted(spec.shape))
+    return OpFacts(
+        key=f"{spec.kind}({shape})g{list(node.global_size)}l{list(node.local_size or [])}",
+        kind=spec.kind, work_items=items, work_groups=items // local if local else 0,
+        local_items=local, dims=len(node.global_size), flops=int(node.flops), bytes=data,
+        images=any(isinstance(a, cl.Image) for a in node.args),
+        barriers="barrier" in text or "__local" in text, args=len(node.args))
+
+
+# -- measuring ------------------------------------------------------------------------------
+
+def stream_us(queue: cl.CommandQueue, calls: Sequence[tuple], *, target_s: float = 0.01,
+              runs: int = 5) -> tuple[float, list[float]]:
+    """µs per launch of `calls` (kernel, global, local) enqueued back to back: (median, runs)."""
+    def run(repeats: int) -> float:
+        start = time.perf_counter()
+        for _ in range(repeats):
+            for kernel, global_size, local_size in calls:
+                cl.enqueue_nd_range_kernel(queue, kernel, global_size, local_size)
+        queue.finish()
+        return time.perf_counter() - start
+
+    run(2)
+    once = run(3) / 3
+    repeats = int(min(2000, max(3, target_s / max(once, 1e-7))))
+    samples = [run(repeats) / (repeats * len(calls)) * 1e6 for _ in range(runs)]
+    return statistics.median(samples), samples
+
+
+def host_enqueue_us(queue: cl.CommandQueue, call: tuple, count: int = 400) -> float:
+    """µs the host spends in one enqueue call (the queue is not waited on while timing)."""
+    kernel, global_size, local_size = call
+    best = float("inf")
+    for _ in range(5):
+        queue.finish()
+        start = time.perf_counter()
+        for _ in range(count):
+            cl.enqueue_nd_range_kernel(queue, kernel, global_size, local_size)
+        best = min(best, (time.perf_counter() - start) / count * 1e6)
+        queue.finish()
+    return best
+
+
+def fused_call(fuser: Fuser, graphs: Sequence[LoadedGraph], members: Sequence[tuple[int, int]]):
+    """(kernel, global, local) of the members as one fused launch, or None where the planner
+    would not fuse them all."""
+    fused = fuser.fuse([graphs[g].kernel(i) for g, i in members])
+    launches = [graphs[g].launch(i) for g, i in members]
+    if len(fused.partition(launches).fused) != len(members):
+        return None
+    calls = fused.bind(launches).enqueues()
+    if len(calls) != 1:  # the fused build failed and the group fell back
+        return None
+    kernel, global_size, local_size, _ = calls[0]
+    return kernel, global_size, local_size
+
+
+# -- the training set -------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    groups: int = 600
+    resolution: int | None = None
+    seed: int = 0
+    models: tuple[str, ...] = MODELS
+
+    def tag(self) -> str:
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def training_set(graphs: Sequence[LoadedGraph], settings: Settings) -> list[list[tuple[int, int]]]:
+    """Members of every sample, in order: each distinct operator alone, then random groups.
+    `graphs` holds INSTANCES copies of each model, copy c of model m at m * INSTANCES + c."""
+    facts = {(g, i): op_facts(loaded, i) for g, loaded in enumerate(graphs)
+             for i in range(len(loaded.nodes))}
+    seen, entries = set(), []
+    for ref, fact in facts.items():
+        if fact.key not in seen:
+            seen.add(fact.key)
+            entries.append([ref])
+    rng = np.random.default_rng(settings.seed)
+    per_model = len(graphs) // INSTANCES
+    steps = [levels(loaded.graph) for loaded in graphs]
+    while len(entries) < len(seen) + settings.groups:
+        size = int(rng.integers(2, 5))
+        draw = rng.random()
+        if draw < 0.5:       # a lock-step slice of `size` instances (any models), shifted
+            chosen = rng.choice(len(graphs), size=size, replace=False)
+            step = int(rng.integers(0, max(len(steps[g]) for g in chosen)))
+            members = []
+            for g in chosen:
+                k = min(len(steps[g]) - 1, max(0, step - int(rng.integers(0, 3))))
+                members.append((int(g), int(rng.choice(steps[g][k]))))
+        elif draw < 0.7:     # branches of one model's step
+            g = int(rng.integers(0, per_model)) * INSTANCES
+            wide = [lv for lv in steps[g] if len(lv) >= 2]
+            if not wide:
+                continue
+            level = wide[int(rng.integers(0, len(wide)))]
+            pick = rng.choice(len(level), size=min(size, len(level)), replace=False)
+            members = [(g, int(level[p])) for p in pick]
+        else:                # anything, one operator per instance
+            chosen = rng.choice(len(graphs), size=size, replace=False)
+            members = [(int(g), int(rng.integers(0, len(graphs[g].nodes)))) for g in chosen]
+        entries.append(sorted(members))
+    return entries
+
+
+def load_instances(context, queue, settings: Settings) -> list[LoadedGraph]:
+    """INSTANCES loaded copies of every model (own weights each), model-major."""
+    graphs = []
+    for m, name in enumerate(settings.models):
+        graph = build_graph(name, settings.resolution)
+        for copy in range(INSTANCES):
+            graphs.append(load(context, queue, graph, np.random.default_rng(
+                settings.seed * 1000 + m * INSTANCES + copy)))
+    return graphs
+
+
+def single_call(graphs: Sequence[LoadedGraph], ref: tuple[int, int]) -> tuple:
+    node = graphs[ref[0]].nodes[ref[1]]
+    return node.built, node.global_size, node.local_size
+
+
+# -- the profile ------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class ProfileResult:
+    directory: Path
+    model: LatencyModel
+    report: dict
+    measured_now: int
+
+
+def _read_lines(path: Path) -> dict[int, dict]:
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by an interruption: measured again
+            done[row["index"]] = row
+    return done
+
+
+def samples_of(rows) -> list[Sample]:
+    return [Sample(tuple(OpFacts.from_dict(op) for op in row["ops"]), row["us"])
+            for row in rows if row.get("us")]
+
+
+def profile_device(device_name: str = "intel-cpu", settings: Settings = Settings(), *,
+                   progress: Callable | None = None, fresh: bool = False) -> ProfileResult:
+    """Measure what the cache lacks, fit, judge, store; see the module docstring."""
+    context = platform_context(device_name)
+    device = context.devices[0]
+    directory = cache_dir(device)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"samples-{settings.tag()}.jsonl"
+    if fresh and path.exists():
+        path.unlink()
+    done = _read_lines(path)
+    queue = cl.CommandQueue(context)
+    graphs = load_instances(context, queue, settings)
+    entries = training_set(graphs, settings)
+    fuser = Fuser(context)
+    smallest = min(((g, i) for g, loaded in enumerate(graphs) for i in range(len(loaded.nodes))),
+                   key=lambda ref: np.prod(graphs[ref[0]].nodes[ref[1]].global_size))
+    host_us = host_enqueue_us(queue, single_call(graphs, smallest))
+    todo = [index for index in range(len(entries)) if index not in done]
+    bar = progress(total=len(entries), initial=len(entries) - len(todo)) if progress else None
+    measured_now = 0
+    with path.open("a") as journal:
+        for index in todo:
+            members = entries[index]
+            row = dict(index=index, members=members,
+                       models=[graphs[g].graph.name for g, _ in members],
+                       ops=[op_facts(graphs[g], i).as_dict() for g, i in members])
+            if len(members) == 1:
+                call = single_call(graphs, members[0])
+            else:
+                call = fused_call(fuser, graphs, members)
+            if call is None:
+                row.update(us=None, why="the planner does not fuse all of them")
+            else:
+                row["us"], row["runs_us"] = stream_us(queue, [call])
+            journal.write(json.dumps(row) + "\n")
+            journal.flush()
+            done[index] = row
+            measured_now += 1
+            if bar:
+                bar.update(1)
+    if bar:
+        bar.close()
+    rows = [done[i] for i in sorted(done)]
+    model = latency.fit(samples_of(rows), host_us=host_us)
+    report = judge(rows, host_us)
+    report.update(device=f"{device.name.strip()} ({device.platform.name.strip()}, driver "
+                         f"{device.driver_version})", settings=dataclasses.asdict(settings),
+                  host_us=host_us, samples=len(rows),
+                  date=time.strftime("%Y-%m-%d %H:%M:%S"))
+    _write_atomic(directory / "model.pkl", pickle.dumps(model))
+    _write_atomic(directory / "report.json", json.dumps(report, indent=1).encode())
+    return ProfileResult(directory, model, report, measured_now)
+
+
+def judge(rows: Sequence[dict], host_us: float, *, seed: int = 0) -> dict:
+    """How well the model predicts what it was not fitted on, two ways:
+
+    held_out_groups: a random quarter of the fused groups is kept out of the fit and predicted
+        (the members' alone times are the profile's: what the policy sees on a profiled device);
+    leave_one_model_out: each model in turn is left out (every sample holding one of its
+        operators), and its fused groups are predicted, its operators' alone times too.
+    """
+    rng = np.random.default_rng(seed)
+    measured = [row for row in rows if row.get("us")]
+    groups = [row for row in measured if len(row["ops"]) > 1]
+    test_ids = {row["index"] for row in groups if rng.random() < 0.25}
+    model = latency.fit(samples_of(r for r in measured if r["index"] not in test_ids),
+                        host_us=host_us)
+    split = latency.errors(model, samples_of(r for r in groups if r["index"] in test_ids))
+    per_model, pooled = {}, []
+    for name in sorted({name for row in rows for name in row["models"]}):
+        keys = {op["key"] for row in rows for op, model_name in zip(row["ops"], row["models"])
+                if model_name == name}
+        train = [row for row in measured if not any(op["key"] in keys for op in row["ops"])]
+        test = [row for row in groups if any(op["key"] in keys for op in row["ops"])]
+        try:
+            held = latency.fit(samples_of(train), host_us=host_us)
+        except ValueError as error:
+            per_model[name] = dict(skipped=str(error))
+            continue
+        errs = latency.errors(held, samples_of(test))
+        pooled += errs
+        per_model[name] = _accuracy(errs)
+    return dict(held_out_groups=_accuracy(split), leave_one_model_out=per_model,
+                leave_one_model_out_pooled=_accuracy(pooled),
+                unfusable=sum(1 for row in rows if row.get("us") is None))
+
+
+def _accuracy(errs: Sequence[float]) -> dict:
+    return dict(groups=len(errs), within_10pct=latency.within(errs),
+                median_abs_error=statistics.median(abs(e) for e in errs) if errs else None,
+                errors=[round(e, 4) for e in errs])
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def cached_model(device: cl.Device) -> LatencyModel | None:
+    """The device's fitted latency model from its profile, or None if it has none."""
+    path = cache_dir(device) / "model.pkl"
+    if not path.exists():
+        return None
+    try:
+        return pickle.loads(path.read_bytes())
+    except Exception as error:  # a model of another library version: profile again
+        print(f"warning: the latency model at {path} cannot be read ({error}); profile again",
+              file=sys.stderr)
+        return None
+
+
+def require_model(device: cl.Device) -> LatencyModel:
+    model = cached_model(device)
+    if model is None:
+        raise FusionError(f"no latency model for {device.name.strip()}: run `python -m fusion "
+                          "profile --device NAME` first (it measures the device once and stores "
+                          f"the model under {cache_dir(device)})")
+    return model
+
+
+def summary_lines(result: ProfileResult) -> list[str]:
+    """What `python -m fusion profile` prints."""
+    report = result.report
+    split, pooled = report["held_out_groups"], report["leave_one_model_out_pooled"]
+    lines = [f"device: {report['device']}",
+             f"{report['samples']} samples ({result.measured_now} measured now, "
+             f"{report['unfusable']} groups the planner does not fuse whole); host enqueue "
+             f"{report['host_us']:.1f} µs",
+             f"held-out fused groups within ±10 %: {split['within_10pct']:.0%} of "
+             f"{split['groups']} (median error {_percent(split['median_abs_error'])})",
+             f"leave one model out, fused groups within ±10 %: {pooled['within_10pct']:.0%} of "
+             f"{pooled['groups']} (median error {_percent(pooled['median_abs_error'])})"]
+    for name, row in report["leave_one_model_out"].items():
+        if "skipped" in row:
+            lines.append(f"  without {name}: {row['skipped']}")
+        else:
+            lines.append(f"  without {name:14}: {row['within_10pct']:.0%} of {row['groups']} "
+                         f"within ±10 %, median error {_percent(row['median_abs_error'])}")
+    lines.append(f"stored in {result.directory}")
+    return lines
+
+
+def _percent(value) -> str:
+    return "n/a" if value is None else f"{value:.1%}"

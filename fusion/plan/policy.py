@@ -1,0 +1,137 @@
+"""The grouping policy: which ready operators share a fused launch, chosen from predicted costs.
+
+    best_partition(items, cost, allowed, max_group=6)  ->  [(0, 2), (1,), (3, 4)]
+    schedule(levels, cost, allowed)                    ->  [[item, ...] per launch, in order]
+
+`cost(group)` is what one launch of the group costs a replay (a latency model's `launch_us`);
+`allowed(group)` says whether the planner fuses the whole group (barrier local sizes, program
+flags, device limits). `best_partition` minimises the summed cost of a ready set's launches:
+exactly (dynamic programming over subsets) up to EXACT_LIMIT items, greedily above (merge the
+pair of launches that saves most while anything saves). Every item alone is always a candidate,
+so the answer is never predicted to cost more than running the set one by one, and a fused group
+survives only where it is predicted to beat splitting it.
+
+`schedule` plans several models at once, not in lock step: model m may start `shift[m]` steps
+late, so that a fused launch can hold different layers of different models (a short kernel beside
+a long one, instead of four copies of the slowest). It searches the shifts by coordinate descent
+from lock step, each step's ready set partitioned by `best_partition`, and keeps lock step unless
+a shift is predicted to pay.
+
+Pure Python: items are opaque (hashable); the caller's functions know what they are.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+
+EXACT_LIMIT = 10
+
+Cost = Callable[[tuple], float]
+Allowed = Callable[[tuple], bool]
+
+
+def best_partition(items: Sequence[Hashable], cost: Cost, allowed: Allowed, *,
+                   max_group: int = 6) -> list[tuple[int, ...]]:
+    """Groups (indices into items, each in ascending order) covering every item once."""
+    n = len(items)
+    if n == 0:
+        return []
+    if n > EXACT_LIMIT:
+        return _greedy(items, cost, allowed, max_group)
+    group_cost: dict[int, float] = {}
+    for mask in range(1, 1 << n):
+        members = _members(mask, n)
+        if len(members) == 1 or (len(members) <= max_group and allowed(_pick(items, members))):
+            group_cost[mask] = cost(_pick(items, members))
+    best = {0: (0.0, ())}
+    for mask in range(1, 1 << n):
+        lowest = mask & -mask
+        rest = mask ^ lowest
+        choice = None
+        sub = rest
+        while True:  # every subset of rest, each joined with the lowest item
+            group = sub | lowest
+            if group in group_cost:
+                total = group_cost[group] + best[mask ^ group][0]
+                if choice is None or total < choice[0]:
+                    choice = (total, (group,) + best[mask ^ group][1])
+            if sub == 0:
+                break
+            sub = (sub - 1) & rest
+        best[mask] = choice
+    return sorted(_members(group, n) for group in best[(1 << n) - 1][1])
+
+
+def _members(mask: int, n: int) -> tuple[int, ...]:
+    return tuple(i for i in range(n) if mask >> i & 1)
+
+
+def _pick(items: Sequence, members: Sequence[int]) -> tuple:
+    return tuple(items[i] for i in members)
+
+
+def _greedy(items, cost, allowed, max_group) -> list[tuple[int, ...]]:
+    groups = [(i,) for i in range(len(items))]
+    costs = [cost(_pick(items, g)) for g in groups]
+    while True:
+        best = None
+        for a in range(len(groups)):
+            for b in range(a + 1, len(groups)):
+                merged = tuple(sorted(groups[a] + groups[b]))
+                if len(merged) > max_group or not allowed(_pick(items, merged)):
+                    continue
+                saving = costs[a] + costs[b] - cost(_pick(items, merged))
+                if saving > 0 and (best is None or saving > best[0]):
+                    best = (saving, a, b, merged)
+        if best is None:
+            return sorted(groups)
+        _, a, b, merged = best
+        merged_cost = costs[a] + costs[b] - best[0]
+        for index in (b, a):
+            del groups[index], costs[index]
+        groups.append(merged)
+        costs.append(merged_cost)
+
+
+def partition_cost(items: Sequence, groups: Sequence[Sequence[int]], cost: Cost) -> float:
+    return sum(cost(_pick(items, g)) for g in groups)
+
+
+def schedule(levels: Sequence[Sequence[Sequence[Hashable]]], cost: Cost, allowed: Allowed, *,
+             max_group: int = 6, max_shift: int = 3, passes: int = 2
+             ) -> tuple[list[list[Hashable]], tuple[int, ...], float]:
+    """Launches for several models, each a list of its steps' ready items (`levels[m][k]`):
+    (launches in order, each a list of items; the shift chosen per model; predicted cost)."""
+    memo: dict[frozenset, tuple[float, list]] = {}
+
+    def step_plan(ready: list) -> tuple[float, list]:
+        key = frozenset(ready)
+        if key not in memo:
+            groups = best_partition(ready, cost, allowed, max_group=max_group)
+            memo[key] = (partition_cost(ready, groups, cost),
+                         [[ready[i] for i in group] for group in groups])
+        return memo[key]
+
+    def steps(shifts) -> list[list]:
+        depth = max(len(lv) + s for lv, s in zip(levels, shifts))
+        return [[item for lv, s in zip(levels, shifts) if 0 <= k - s < len(lv)
+                 for item in lv[k - s]] for k in range(depth)]
+
+    def total(shifts) -> float:
+        return sum(step_plan(ready)[0] for ready in steps(shifts) if ready)
+
+    shifts = [0] * len(levels)
+    best = total(shifts)
+    for _ in range(passes if len(levels) > 1 else 0):
+        improved = False
+        for m in range(1, len(levels)):  # model 0 stays put: only relative shifts matter
+            for shift in range(max_shift + 1):
+                if shift == shifts[m]:
+                    continue
+                trial = shifts[:m] + [shift] + shifts[m + 1:]
+                value = total(trial)
+                if value < best - 1e-9:
+                    best, shifts, improved = value, trial, True
+        if not improved:
+            break
+    launches = [group for ready in steps(shifts) if ready for group in step_plan(ready)[1]]
+    return launches, tuple(shifts), best
