@@ -7,7 +7,8 @@
 The training set is the operators of the six models at their real (Table 1) shapes, each alone
 once per distinct launch, and random fused groups of 2-4 of them: lock-step slices of several
 models with random shifts (what the policy will ask about), the independent branches of one
-model's step, and operators drawn at random. Every member of a group comes from its own loaded
+model's step, copies of one operator (as in several copies of one model), and operators drawn at
+random. Every member of a group comes from its own loaded
 instance of a model (or is independent of the others), so no launch reads what another writes.
 A sample is the time per launch of a stream of that launch enqueued back to back (the median of
 several timed runs): what the launch costs a replay, host enqueue included. The host's own
@@ -36,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pyopencl as cl
 
-from ..errors import FusionError
+from ..errors import DeviceError, FusionError
 from ..graph import MODELS, build as build_graph
 from ..graph.schedule import levels
 from ..plan import latency
@@ -44,7 +45,7 @@ from ..plan.latency import LatencyModel, OpFacts, Sample
 from ..runtime import Fuser, platform_context
 from .graphs import LoadedGraph, load
 
-SCHEMA = 1          # of samples-*.jsonl and model.pkl; part of the cache key
+SCHEMA = 2          # of samples-*.jsonl and model.pkl; part of the cache key
 INSTANCES = 4       # loaded copies of each model: groups of up to 4 copies of one operator
 
 
@@ -165,14 +166,19 @@ def training_set(graphs: Sequence[LoadedGraph], settings: Settings) -> list[list
     while len(entries) < len(seen) + settings.groups:
         size = int(rng.integers(2, 5))
         draw = rng.random()
-        if draw < 0.5:       # a lock-step slice of `size` instances (any models), shifted
+        if draw < 0.25:      # copies of one operator (several instances of one model)
+            m = int(rng.integers(0, per_model))
+            node = int(rng.integers(0, len(graphs[m * INSTANCES].nodes)))
+            copies = rng.choice(INSTANCES, size=size, replace=False)
+            members = [(m * INSTANCES + int(c), node) for c in copies]
+        elif draw < 0.6:     # a lock-step slice of `size` instances (any models), shifted
             chosen = rng.choice(len(graphs), size=size, replace=False)
             step = int(rng.integers(0, max(len(steps[g]) for g in chosen)))
             members = []
             for g in chosen:
                 k = min(len(steps[g]) - 1, max(0, step - int(rng.integers(0, 3))))
                 members.append((int(g), int(rng.choice(steps[g][k]))))
-        elif draw < 0.7:     # branches of one model's step
+        elif draw < 0.75:    # branches of one model's step
             g = int(rng.integers(0, per_model)) * INSTANCES
             wide = [lv for lv in steps[g] if len(lv) >= 2]
             if not wide:
@@ -214,14 +220,24 @@ class ProfileResult:
 
 
 def _read_lines(path: Path) -> dict[int, dict]:
-    done = {}
+    """Rows journaled so far. A sample begun but never finished (the process died, or the
+    device failed, while measuring it) is not measured again: it is recorded as failed."""
+    done, begun = {}, {}
     if path.exists():
         for line in path.read_text().splitlines():
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut short by an interruption: measured again
-            done[row["index"]] = row
+            if row.get("begun"):
+                begun[row["index"]] = row
+            else:
+                done[row["index"]] = row
+    for index, row in begun.items():
+        if index not in done:
+            done[index] = dict(row, begun=False, us=None,
+                               why="the measurement never finished (the device or the process "
+                                   "failed while measuring it): not measured again")
     return done
 
 
@@ -257,14 +273,22 @@ def profile_device(device_name: str = "intel-cpu", settings: Settings = Settings
             row = dict(index=index, members=members,
                        models=[graphs[g].graph.name for g, _ in members],
                        ops=[op_facts(graphs[g], i).as_dict() for g, i in members])
-            if len(members) == 1:
-                call = single_call(graphs, members[0])
-            else:
-                call = fused_call(fuser, graphs, members)
-            if call is None:
-                row.update(us=None, why="the planner does not fuse all of them")
-            else:
-                row["us"], row["runs_us"] = stream_us(queue, [call])
+            journal.write(json.dumps(dict(row, begun=True)) + "\n")
+            journal.flush()
+            try:
+                if len(members) == 1:
+                    call = single_call(graphs, members[0])
+                else:
+                    call = fused_call(fuser, graphs, members)
+                if call is None:
+                    row.update(us=None, why="the planner does not fuse all of them")
+                else:
+                    row["us"], row["runs_us"] = stream_us(queue, [call])
+            except cl.Error as error:
+                names = ", ".join(f"{graphs[g].graph.name}.{graphs[g].graph.nodes[i].name}"
+                                  for g, i in members)
+                raise DeviceError(f"the device failed while measuring sample {index} ({names}): "
+                                  f"{error}; run the profile again to go on without it") from None
             journal.write(json.dumps(row) + "\n")
             journal.flush()
             done[index] = row
@@ -297,9 +321,12 @@ def judge(rows: Sequence[dict], host_us: float, *, seed: int = 0) -> dict:
     measured = [row for row in rows if row.get("us")]
     groups = [row for row in measured if len(row["ops"]) > 1]
     test_ids = {row["index"] for row in groups if rng.random() < 0.25}
-    model = latency.fit(samples_of(r for r in measured if r["index"] not in test_ids),
-                        host_us=host_us)
-    split = latency.errors(model, samples_of(r for r in groups if r["index"] in test_ids))
+    try:
+        model = latency.fit(samples_of(r for r in measured if r["index"] not in test_ids),
+                            host_us=host_us)
+        split = latency.errors(model, samples_of(r for r in groups if r["index"] in test_ids))
+    except ValueError:  # too few groups to keep a quarter out
+        split = []
     per_model, pooled = {}, []
     for name in sorted({name for row in rows for name in row["models"]}):
         keys = {op["key"] for row in rows for op, model_name in zip(row["ops"], row["models"])
