@@ -44,8 +44,9 @@ from ..plan import latency
 from ..plan.latency import LatencyModel, OpFacts, Sample
 from ..runtime import Fuser, platform_context
 from .graphs import LoadedGraph, load
+from .measure import warm_up
 
-SCHEMA = 2          # of samples-*.jsonl and model.pkl; part of the cache key
+SCHEMA = 3          # of samples-*.jsonl and model.pkl; part of the cache key
 INSTANCES = 4       # loaded copies of each model: groups of up to 4 copies of one operator
 
 
@@ -106,6 +107,12 @@ def stream_us(queue: cl.CommandQueue, calls: Sequence[tuple], *, target_s: float
     repeats = int(min(2000, max(3, target_s / max(once, 1e-7))))
     samples = [run(repeats) / (repeats * len(calls)) * 1e6 for _ in range(runs)]
     return statistics.median(samples), samples
+
+
+def stream_once(queue: cl.CommandQueue, call: tuple, repeats: int) -> None:
+    for _ in range(repeats):
+        cl.enqueue_nd_range_kernel(queue, *call)
+    queue.finish()
 
 
 def host_enqueue_us(queue: cl.CommandQueue, call: tuple, count: int = 400) -> float:
@@ -247,7 +254,8 @@ def samples_of(rows) -> list[Sample]:
 
 
 def profile_device(device_name: str = "intel-cpu", settings: Settings = Settings(), *,
-                   progress: Callable | None = None, fresh: bool = False) -> ProfileResult:
+                   progress: Callable | None = None, fresh: bool = False,
+                   warm_seconds: float = 2.0) -> ProfileResult:
     """Measure what the cache lacks, fit, judge, store; see the module docstring."""
     context = platform_context(device_name)
     device = context.devices[0]
@@ -265,7 +273,25 @@ def profile_device(device_name: str = "intel-cpu", settings: Settings = Settings
                    key=lambda ref: np.prod(graphs[ref[0]].nodes[ref[1]].global_size))
     host_us = host_enqueue_us(queue, single_call(graphs, smallest))
     todo = [index for index in range(len(entries)) if index not in done]
-    bar = progress(total=len(entries), initial=len(entries) - len(todo)) if progress else None
+    # two phases: build every fused kernel first, then measure with the device kept busy (an
+    # idle GPU clocks down between builds; see fusion.execute.measure.warm_up)
+    calls, why = {}, {}
+    bar = progress(total=len(todo), desc="build") if progress and todo else None
+    for index in todo:
+        members = entries[index]
+        if len(members) == 1:
+            calls[index] = single_call(graphs, members[0])
+        else:
+            calls[index] = fused_call(fuser, graphs, members)
+        if bar:
+            bar.update(1)
+    if bar:
+        bar.close()
+    if todo:
+        heaviest = max(calls.values(), key=lambda c: 0 if c is None else np.prod(c[1]))
+        warm_up(lambda k: stream_once(queue, heaviest, k), warm_seconds)
+    bar = progress(total=len(entries), initial=len(entries) - len(todo),
+                   desc="measure") if progress else None
     measured_now = 0
     with path.open("a") as journal:
         for index in todo:
@@ -275,11 +301,8 @@ def profile_device(device_name: str = "intel-cpu", settings: Settings = Settings
                        ops=[op_facts(graphs[g], i).as_dict() for g, i in members])
             journal.write(json.dumps(dict(row, begun=True)) + "\n")
             journal.flush()
+            call = calls[index]
             try:
-                if len(members) == 1:
-                    call = single_call(graphs, members[0])
-                else:
-                    call = fused_call(fuser, graphs, members)
                 if call is None:
                     row.update(us=None, why="the planner does not fuse all of them")
                 else:

@@ -22,7 +22,7 @@ import pyopencl as cl
 
 from ..graph import build as build_graph
 from ..runtime import Fuser, FusionWarning, platform_context
-from .measure import alternating, busy, choose_iterations, ratios, summary
+from .measure import alternating, busy, choose_iterations, ratios, summary, warm_up
 from ..plan.latency import LatencyModel
 from .plan import Plan, compile_plan
 from .profile import cached_model, profile_device
@@ -72,6 +72,7 @@ def _model_latency(plan: Plan, spans) -> list[float]:
 def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolution: int | None = None,
                  policy: str = "all", rounds: int = 20, seed: int = 0,
                  sample_seconds: float = 0.05, latency: LatencyModel | None = None,
+                 warm_seconds: float = 2.0,
                  progress=None) -> dict:
     """Run the models together planned by `policy` and sequentially (see the module
     docstring). Under "auto" without `latency`, the device's stored model is used, and a
@@ -107,6 +108,7 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
                  for k in range(len(graphs))]
     variants = {"sequential": busy(queue, sequential.replay), "planned": busy(queue, planned.replay),
                 "sequential again": busy(queue, again.replay)}
+    warm_up(variants["planned"], warm_seconds)  # clocks up before anything is timed
     iterations = choose_iterations(variants["sequential"], sample_seconds, limit=100)
     samples = alternating(variants, rounds=rounds, iterations=iterations)
     seq_profile, plan_profile = profile(context, sequential), profile(context, planned)
@@ -140,6 +142,7 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
         compile_seconds=planned.compile_seconds,
         samples={name: [s * 1e3 for s in values] for name, values in samples.items()},
         launches=launches, notes=notes,
+        warm_seconds=warm_seconds,
         timeline=dict(sequential=seq_profile.spans, planned=plan_profile.spans))
 
 
