@@ -200,11 +200,19 @@ def training_set(graphs: Sequence[LoadedGraph], settings: Settings) -> list[list
     return entries
 
 
+def model_graph(name: str, resolution: int | None):
+    """The model's graph; a resolution too small for it is a FusionError saying so."""
+    try:
+        return build_graph(name, resolution)
+    except ValueError as error:
+        raise FusionError(f"{name} at resolution {resolution}: {error}") from None
+
+
 def load_instances(context, queue, settings: Settings) -> list[LoadedGraph]:
     """INSTANCES loaded copies of every model (own weights each), model-major."""
     graphs = []
     for m, name in enumerate(settings.models):
-        graph = build_graph(name, settings.resolution)
+        graph = model_graph(name, settings.resolution)
         for copy in range(INSTANCES):
             graphs.append(load(context, queue, graph, np.random.default_rng(
                 settings.seed * 1000 + m * INSTANCES + copy)))

@@ -20,12 +20,11 @@ import warnings
 import numpy as np
 import pyopencl as cl
 
-from ..graph import build as build_graph
 from ..runtime import Fuser, FusionWarning, platform_context
 from .measure import alternating, busy, choose_iterations, ratios, summary, warm_up
 from ..plan.latency import LatencyModel
 from .plan import Plan, compile_plan
-from .profile import cached_model, profile_device
+from .profile import cached_model, model_graph, profile_device
 
 
 @dataclasses.dataclass
@@ -87,7 +86,7 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
             latency = profile_device(device_name, progress=progress).model
     platform = device.platform
     queue = cl.CommandQueue(context)
-    graphs = [build_graph(name, resolution) for name in models]
+    graphs = [model_graph(name, resolution) for name in models]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FusionWarning)
         fuser = Fuser(context)
