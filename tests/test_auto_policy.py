@@ -91,3 +91,19 @@ def test_auto_plans_are_bit_identical_and_only_fuse_whole_groups(profiled, cpu):
     assert nodes == sorted((g, i) for g, graph in enumerate(graphs)
                            for i in range(len(graph.nodes)))
     assert len(auto.shifts) == len(graphs)
+
+
+def test_run_uses_the_stored_model_by_default(profiled, cache, tmp_path):
+    import os
+    import subprocess
+    import sys
+    done = subprocess.run(
+        [sys.executable, "-m", "fusion", "run", "mobilenet_v2", "mobilenet_v2", "--resolution",
+         "48", "--rounds", "2", "--json", "out.json"], cwd=tmp_path, capture_output=True,
+        text=True, timeout=600, env=dict(os.environ, PARALLEL_FUSION_CACHE=str(cache)))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "profiling it first" not in done.stderr      # the stored model was found
+    result = json.loads((tmp_path / "out.json").read_text())
+    assert result["policy"] == "auto" and result["outputs_bit_identical"] is True
+    assert len(result["shifts"]) == 2
+    assert all(launch["predicted_ms"] > 0 for launch in result["launches"])

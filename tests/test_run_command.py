@@ -10,7 +10,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_run_two_models_writes_its_json_and_timeline(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "fusion", "run", "mobilenet_v2", "squeezenet_v1", "--resolution",
-         "32", "--rounds", "3", "--json", "out.json", "--timeline", "timeline.png"],
+         "32", "--rounds", "3", "--policy", "all", "--json", "out.json", "--timeline",
+         "timeline.png"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads((tmp_path / "out.json").read_text())
