@@ -30,7 +30,7 @@ from fusion.execute.auto import GroupOracle
 from fusion.execute.measure import (alternating, busy, choose_iterations, ratios, summary,
                                     warm_up)
 from fusion.execute.profile import (INSTANCES, Settings, fused_call, load_instances,
-                                    require_model, single_call, stream_us)
+                                    require_model, single_call, stream, stream_us)
 from fusion.graph.schedule import levels
 from fusion.plan.policy import _members, best_partition, partition_cost
 from fusion.runtime import Fuser, platform_context
@@ -59,9 +59,7 @@ def run(device: str, sets: int, seed: int, rounds: int, resolution: int | None =
     oracle = GroupOracle(graphs, fuser, model)
     rng = np.random.default_rng(seed)
     results = []
-    first = single_call(graphs, (0, 1))
-    warm_up(lambda k: [cl.enqueue_nd_range_kernel(queue, *first) for _ in range(k)]
-            and queue.finish(), 2.0)
+    warm_up(stream(queue, [single_call(graphs, (0, 1))]), 2.0)
     for index in range(sets):
         items = ready_set(graphs, rng, size=3 + index % 4)
         n = len(items)

@@ -30,8 +30,8 @@ import pyopencl as cl
 from ..errors import FusionError
 from ..graph.graph import Graph
 from ..graph.schedule import ready_sets
-from ..runtime.launcher import Fuser
 from ..plan.latency import LatencyModel
+from ..runtime.launcher import Fuser
 from .auto import auto_groups
 from .graphs import LoadedGraph, check_groups, load
 from .profile import require_model

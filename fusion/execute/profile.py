@@ -44,7 +44,7 @@ from ..plan import latency
 from ..plan.latency import LatencyModel, OpFacts, Sample
 from ..runtime import Fuser, platform_context
 from .graphs import LoadedGraph, load
-from .measure import warm_up
+from .measure import busy, warm_up
 
 SCHEMA = 3          # of samples-*.jsonl and model.pkl; part of the cache key
 INSTANCES = 4       # loaded copies of each model: groups of up to 4 copies of one operator
@@ -91,28 +91,30 @@ def op_facts(loaded: LoadedGraph, node_id: int) -> OpFacts:
 
 # -- measuring ------------------------------------------------------------------------------
 
+def stream(queue: cl.CommandQueue, calls: Sequence[tuple]) -> Callable[[int], None]:
+    """`run(k)`: the calls (kernel, global, local) enqueued k times back to back, then waited
+    for (fusion.execute.measure.busy over the calls)."""
+    def enqueue(q):
+        for call in calls:
+            cl.enqueue_nd_range_kernel(q, *call)
+    return busy(queue, enqueue)
+
+
 def stream_us(queue: cl.CommandQueue, calls: Sequence[tuple], *, target_s: float = 0.01,
               runs: int = 5) -> tuple[float, list[float]]:
     """µs per launch of `calls` (kernel, global, local) enqueued back to back: (median, runs)."""
-    def run(repeats: int) -> float:
+    run = stream(queue, calls)
+
+    def timed(repeats: int) -> float:
         start = time.perf_counter()
-        for _ in range(repeats):
-            for kernel, global_size, local_size in calls:
-                cl.enqueue_nd_range_kernel(queue, kernel, global_size, local_size)
-        queue.finish()
+        run(repeats)
         return time.perf_counter() - start
 
     run(2)
-    once = run(3) / 3
+    once = timed(3) / 3
     repeats = int(min(2000, max(3, target_s / max(once, 1e-7))))
-    samples = [run(repeats) / (repeats * len(calls)) * 1e6 for _ in range(runs)]
+    samples = [timed(repeats) / (repeats * len(calls)) * 1e6 for _ in range(runs)]
     return statistics.median(samples), samples
-
-
-def stream_once(queue: cl.CommandQueue, call: tuple, repeats: int) -> None:
-    for _ in range(repeats):
-        cl.enqueue_nd_range_kernel(queue, *call)
-    queue.finish()
 
 
 def host_enqueue_us(queue: cl.CommandQueue, call: tuple, count: int = 400) -> float:
@@ -295,9 +297,10 @@ def profile_device(device_name: str = "intel-cpu", settings: Settings = Settings
             bar.update(1)
     if bar:
         bar.close()
-    if todo:
-        heaviest = max(calls.values(), key=lambda c: 0 if c is None else np.prod(c[1]))
-        warm_up(lambda k: stream_once(queue, heaviest, k), warm_seconds)
+    built = [call for call in calls.values() if call is not None]
+    if built:
+        heaviest = max(built, key=lambda call: np.prod(call[1]))
+        warm_up(stream(queue, [heaviest]), warm_seconds)
     bar = progress(total=len(entries), initial=len(entries) - len(todo),
                    desc="measure") if progress else None
     measured_now = 0

@@ -20,9 +20,9 @@ import warnings
 import numpy as np
 import pyopencl as cl
 
+from ..plan.latency import LatencyModel
 from ..runtime import Fuser, FusionWarning, platform_context
 from .measure import alternating, busy, choose_iterations, ratios, summary, warm_up
-from ..plan.latency import LatencyModel
 from .plan import Plan, compile_plan
 from .profile import cached_model, model_graph, profile_device
 
