@@ -23,6 +23,8 @@ import json
 import multiprocessing
 import os
 import platform
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -289,6 +291,28 @@ def write_doc(path: str, results: str = os.path.join(ROOT, "scripts", "results")
                   "`-cl-opt-disable` (docs/LIMITS.md; the first became "
                   "tests/data/intel_cpu_crash.json and the canary tests/test_intel_cpu_defect.py).",
                   ""]
+    examined = main_run.get("examined") if main_run else None
+    if examined:
+        lines += ["### The failed groups examined again", "",
+                  f"Each failed group of the long run, re-run with the code of "
+                  f"{examined['versions'].get('commit', 'its time')} "
+                  f"(`python scripts/fuzz.py --examine`), each check in a process of its own: "
+                  f"fused and compared under Oclgrind, fused and compared on {examined['device']}, "
+                  f"and each kernel launched alone (no fusion) on {examined['device']}.", "",
+                  "| group | outcome in the run | Oclgrind now | "
+                  f"{examined['device']} now | kernels alone on {examined['device']} |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {g['index']} | {g['outcome']} | {g['oclgrind']} | {g['device']} | "
+                  f"{g['alone_on_device']} |" for g in examined["groups"]]
+        rows = examined["groups"]
+        crashed = [g for g in rows if g["outcome"] == "device crash"]
+        again = [g for g in crashed if g["device"].startswith("process died")]
+        lines += ["", f"{sum(g['oclgrind'] == 'pass' for g in rows)} of {len(rows)} pass under "
+                  f"Oclgrind now, and the kernels of {sum(g['alone_on_device'] == 'pass' for g in rows)} "
+                  f"run alone on {examined['device']}; of the {len(crashed)} device crashes, "
+                  f"{len(again)} killed the process again when fused on {examined['device']} and "
+                  f"{len(crashed) - len(again)} did not this time (the crash does not always "
+                  f"recur). The other failures pass on both now.", ""]
     if failures:
         lines += ["## Failures and groups Oclgrind could not run", ""]
         for run, failure in failures[:50]:
@@ -357,7 +381,6 @@ GROUP_SECONDS = int(os.environ.get("FUZZ_GROUP_SECONDS", "300"))
 
 
 def _timed_group(seed: int, index: int, oclgrind: bool, device: str) -> dict:
-    import signal
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     signal.alarm(GROUP_SECONDS)
     try:
@@ -369,7 +392,6 @@ def _timed_group(seed: int, index: int, oclgrind: bool, device: str) -> dict:
 def _run_alone(seed: int, index: int, oclgrind: bool, device: str) -> dict:
     """One group in a process of its own; a crash of that process (or its running past
     GROUP_SECONDS) is the group's outcome."""
-    import signal
     spawn = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn,
                                                 initializer=_init_worker) as alone:
@@ -384,6 +406,65 @@ def _run_alone(seed: int, index: int, oclgrind: bool, device: str) -> dict:
                                    "time alone")
             return dict(index=index, seed=group_seed(seed, index), outcome="device crash",
                         detail="the process checking this group died again when it ran alone")
+
+
+def run_alone_on_device(seed: int, index: int, device: str) -> dict:
+    """A group's kernels each built and launched on their own on `device` (no fusion): does
+    the device run the kernels at all?"""
+    import warnings
+    import pyopencl as cl
+    from fusion.runtime import PROGRAMS, platform_context
+    from fusion.verify.kernelgen import generate_group
+    from fusion.verify.testing import run_separately
+    group = generate_group(group_seed(seed, index))
+    context = platform_context(device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_separately(context, cl.CommandQueue(context), group.sources,
+                       group.factory(group_seed(seed, index)), PROGRAMS)
+    return dict(index=index, outcome="pass")
+
+
+def _in_child(function, *args) -> str:
+    """Run `function(*args)` in a process of its own; its outcome, or how the process died."""
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn,
+                                                initializer=_init_worker) as child:
+        future = child.submit(function, *args)
+        processes = list(child._processes.values())  # noqa: SLF001 - to read its exit code
+        try:
+            record = future.result()
+        except concurrent.futures.process.BrokenProcessPool:
+            codes = [p.exitcode for p in processes if p.exitcode]
+            if not codes:  # (the pool reaped the process before its code could be read)
+                return "process died"
+            return "process died (" + (signal.Signals(-codes[0]).name if codes[0] < 0
+                                       else f"exit {codes[0]}") + ")"
+    return record["outcome"] + (f": {record['detail'].splitlines()[0]}"
+                                if record.get("detail") else "")
+
+
+def examine(output: str, device: str) -> list[dict]:
+    """Re-run every failed group of the run in `output` with the code as it is now, each check
+    in a process of its own: whole under Oclgrind, whole on `device`, and (no fusion) each
+    kernel alone on `device`. Stored in the result file as `examined`."""
+    with open(output, encoding="utf-8") as f:
+        summary = json.load(f)
+    seed = int(re.search(r"--seed (\d+)", summary["command"]).group(1))
+    examined = []
+    for failure in summary["failures"]:
+        index = failure["index"]
+        row = dict(index=index, outcome=failure["outcome"],
+                   oclgrind=_in_child(run_group, seed, index, False, "Oclgrind"),
+                   device=_in_child(run_group, seed, index, False, device),
+                   alone_on_device=_in_child(run_alone_on_device, seed, index, device))
+        print(row, flush=True)
+        examined.append(row)
+    summary["examined"] = dict(versions=_versions(), device=device, groups=examined)
+    with open(output, "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=1)
+        f.write("\n")
+    return examined
 
 
 def main(argv=None) -> int:
@@ -406,7 +487,14 @@ def main(argv=None) -> int:
                         help="go on with a run that was stopped (its journal beside --output)")
     parser.add_argument("--report", action="store_true",
                         help="only regenerate --doc from scripts/results/fuzz*.json")
+    parser.add_argument("--examine", action="store_true",
+                        help="re-run the failed groups of --output with the code as it is now "
+                             "(Oclgrind, the device, each kernel alone), store and report")
     args = parser.parse_args(argv)
+    if args.examine:
+        examine(args.output, args.device)
+        write_doc(args.doc)
+        return 0
     if args.report:
         write_doc(args.doc)
         return 0
