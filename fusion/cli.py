@@ -216,6 +216,25 @@ def command_profile(args) -> int:
     return 0
 
 
+def command_coexec(args) -> int:
+    from .execute.coreport import coexec, draw, table
+    outputs = [path for path in (args.json, args.plot) if path]
+    if outputs:
+        write_outputs([(path, "") for path in outputs], [])  # refuse unwritable paths first
+    say = None if args.quiet else (lambda text: print(f"profiling the pair: {text}",
+                                                      file=sys.stderr, flush=True))
+    result = coexec(args.op, args.devices, resolution=args.resolution,
+                    profile_layers=args.profile_layers, rounds=args.rounds, progress=say)
+    print(table(result))
+    if args.json:
+        write_outputs([(args.json, json.dumps(result, indent=1) + "\n")], [])
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.plot:
+        draw(result, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0 if result["outputs_match"] else 1
+
+
 def command_models(args) -> int:
     from . import graph as models
     from .graph.report import models_table, operators_table
@@ -306,6 +325,27 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--json", help="write the accuracy report here too")
     prof.add_argument("--quiet", action="store_true", help="no progress bar")
     prof.set_defaults(run=command_profile)
+
+    co = commands.add_parser("coexec", help="split one operator between two devices: every "
+                                            "ratio measured, the predicted choice, the optimum")
+    co.add_argument("--op", required=True, metavar="KIND[:SHAPE]",
+                    help="conv2d, conv2d_1x1, depthwise_conv2d, fully_connected or "
+                         "nc4hw4_to_nchw, with make()'s shape, e.g. "
+                         "conv2d_1x1:c=32,h=56,w=56,oc=64 or fully_connected:c=1280,oc=1000")
+    co.add_argument("--devices", required=True, metavar="A,B",
+                    help="two devices (intel-cpu, pocl, nvidia, or part of a platform name), "
+                         "or NAME/2 for one device as two sub-devices")
+    co.add_argument("--resolution", type=positive_int,
+                    help="of the models whose layers the pair's profile measures (default: "
+                         "each model's Table 1 size)")
+    co.add_argument("--profile-layers", type=positive_int, default=40,
+                    help="layers of the six models the pair's profile measures (default 40; "
+                         "kept in the cache)")
+    co.add_argument("--rounds", type=positive_int, default=7, help="alternating rounds")
+    co.add_argument("--json", help="write the result (devices, every ratio, raw samples)")
+    co.add_argument("--plot", help="draw time against ratio, measured and predicted (PNG)")
+    co.add_argument("--quiet", action="store_true", help="no profiling progress")
+    co.set_defaults(run=command_coexec)
 
     table = commands.add_parser("models", help="the six DNNs of the paper against its Table 1")
     table.add_argument("--operators", metavar="MODEL",

@@ -171,6 +171,28 @@ def fit(samples: Iterable[Sample], *, host_us: float, use_known: bool = True) ->
                         known=known_us if use_known else {}, host_us=host_us)
 
 
+class OperatorModel:
+    """Predicted µs of one operator's launch on its own, from its facts only (the alone
+    regressor without the group model or lookups): what splitting an operator between devices
+    needs for slices it never measured. Build it with fit_operators()."""
+
+    def __init__(self, regressor):
+        self._regressor = regressor
+
+    def us(self, op: OpFacts) -> float:
+        return math.expm1(float(self._regressor.predict([op_features(op)])[0]))
+
+
+def fit_operators(samples: Iterable[Sample]) -> OperatorModel:
+    """The alone regressor of fit(), on samples of one operator each."""
+    samples = [s for s in samples if len(s.ops) == 1]
+    if len(samples) < 8:
+        raise ValueError(f"too few measurements to fit a latency model: {len(samples)} "
+                         "operators (at least 8)")
+    return OperatorModel(_regressor().fit([op_features(s.ops[0]) for s in samples],
+                                          [math.log1p(s.measured_us) for s in samples]))
+
+
 def errors(model: LatencyModel, samples: Iterable[Sample], *, measured: bool = True) -> list[float]:
     """Relative errors (predicted / measured - 1) of each sample."""
     return [model.group_us(s.ops, measured=measured) / s.measured_us - 1.0 for s in samples]

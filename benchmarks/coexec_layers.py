@@ -1,0 +1,153 @@
+"""Splitting the six DNNs' convolution and fully-connected layers between two devices: the
+predicted split against the measured grid, layer by layer.
+
+    python -m benchmarks.coexec_layers --devices nvidia,pocl --output FILE.json
+    python -m benchmarks.coexec_layers --devices intel-cpu/2 --resolution 96 --output FILE.json
+
+Phases (a lent machine gives 10 minutes a call): `--phase profile --profile-file P` measures
+every layer's slices on both devices (fusion.execute.coprofile.profile_pair) and writes P;
+`--phase grid --profile-file P --shard i/n` measures the grid (every 5 %, rounds alternating
+over the ratios, ratio 1 twice as the null comparison) of every n-th layer from the i-th and
+judges the choice; `--phase all` does both. Each layer's choice comes from models fitted
+without the layers of the model it belongs to (leave one model out), so that no layer is
+predicted by a model that measured it; the choice of the model fitted on every layer is
+recorded beside it. Each layer's outputs are checked at the chosen ratio, at the grid's best
+and at 50 %: every device's part bit-identical to that device's own result, the combined
+output bit-identical to the first device's (same platform) or within the operator's
+tolerance (two platforms).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+import warnings
+
+from fusion.execute.coexec import SplitOperator, open_pair
+from fusion.execute.coprofile import (Layer, PairProfile, evaluate, fit_pair, grid, model_layers,
+                                      profile_pair)
+
+
+def _layers(resolution, limit, sample):
+    layers = model_layers(resolution)
+    if sample and sample < len(layers):   # a seeded sample, in the models' order
+        keep = set(map(id, random.Random(0).sample(layers, sample)))
+        layers = [layer for layer in layers if id(layer) in keep]
+    return layers[:limit] if limit else layers
+
+
+def judge_layer(pair, layer: Layer, models: dict, rounds: int, sample_s: float) -> dict:
+    op = SplitOperator(pair, layer.kind, layer.shape)
+    held_out = models[layer.models[0]]
+    choice = held_out.choose(op)
+    in_profile = models[None].choose(op)
+    measured = grid(op, rounds=rounds, sample_s=sample_s)
+    row = dict(layer=layer.key, kind=layer.kind, shape={k: str(v) for k, v in layer.shape.items()},
+               models=list(layer.models), units=op.axis.units, axis=op.axis.dim,
+               sync_mode=op.sync_mode, **evaluate(op, choice, measured),
+               predicted_curve=[list(p) for p in choice.curve],
+               in_profile_ratio=in_profile.ratio,
+               in_profile_ms=measured["ms"][in_profile.ratio],
+               grid_ms={str(r): v for r, v in measured["ms"].items()},
+               samples=measured["samples"], null_ratio=measured["null_ratio"],
+               iterations=measured["iterations"])
+    alone = op.alone_results()
+    checks = [op.check(r, alone) for r in sorted({choice.ratio, row["grid_best_ratio"], 0.5})]
+    row["checks"] = checks
+    row["outputs_match"] = all(c["ok"] for c in checks)
+    return row
+
+
+def summarise(rows: list[dict]) -> dict:
+    if not rows:
+        return {}
+    of_opt = [r["of_optimum"] for r in rows]
+    over = [r["over_best_single"] for r in rows]
+    return dict(layers=len(rows), of_optimum_min=min(of_opt),
+                of_optimum_median=statistics.median(of_opt),
+                at_least_94_percent=sum(v >= 0.94 for v in of_opt),
+                over_best_single_min=min(over),
+                never_below_0_97=sum(v >= 0.97 for v in over),
+                split_chosen=sum(0.0 < r["chosen_ratio"] < 1.0 for r in rows),
+                split_optimal=sum(0.0 < r["grid_best_ratio"] < 1.0 for r in rows),
+                grid_speedup_max=max(r["grid_speedup"] for r in rows),
+                chosen_speedup_max=max(r["over_best_single"] for r in rows),
+                outputs_match=all(r["outputs_match"] for r in rows),
+                null_ratio_median=statistics.median(r["null_ratio"] for r in rows))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--devices", required=True)
+    parser.add_argument("--resolution", type=int, help="the models' input size (Table 1's)")
+    parser.add_argument("--phase", choices=("profile", "grid", "all"), default="all")
+    parser.add_argument("--profile-file", help="where the profile is written / read")
+    parser.add_argument("--shard", default="0/1", help="i/n: every n-th layer from the i-th")
+    parser.add_argument("--limit", type=int, help="only the first N layers (a quick look)")
+    parser.add_argument("--sample", type=int, help="a seeded random sample of N layers")
+    parser.add_argument("--start", type=int, default=0,
+                        help="the grid phase begins at this layer (of the shard)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--sample-seconds", type=float, default=0.01,
+                        help="each round runs each split this long (at least once)")
+    parser.add_argument("--seconds", type=float, help="stop the grid phase after this long")
+    parser.add_argument("--output", help="JSON of the grid phase")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    pair = open_pair(args.devices)
+    layers = _layers(args.resolution, args.limit, args.sample)
+    started = time.perf_counter()
+    if args.phase in ("profile", "all") or not args.profile_file:
+        profile = profile_pair(pair, layers, progress=lambda text: print(
+            f"profile {text} ({time.perf_counter() - started:.0f} s)", file=sys.stderr,
+            flush=True))
+        profile.settings.update(resolution=args.resolution or 0, devices=args.devices)
+        if args.profile_file:
+            with open(args.profile_file, "w", encoding="utf-8") as f:
+                json.dump(profile.as_dict(), f)
+        if args.phase == "profile":
+            return 0
+    else:
+        with open(args.profile_file, encoding="utf-8") as f:
+            profile = PairProfile.from_dict(json.load(f))
+    by_model: dict = {None: fit_pair(profile)}
+    for name in sorted({m for layer in layers for m in layer.models}):
+        by_model[name] = fit_pair(profile, exclude={l.key for l in layers if name in l.models})
+    index, count = (int(part) for part in args.shard.split("/"))
+    rows = []
+    deadline = started + args.seconds if args.seconds else None
+    for layer in layers[index::count][args.start:]:
+        if deadline and time.perf_counter() > deadline:
+            print(f"--seconds reached after {len(rows)} layers", file=sys.stderr)
+            break
+        row = judge_layer(pair, layer, by_model, args.rounds, args.sample_seconds)
+        rows.append(row)
+        print(f"{len(rows)} {layer.key}: chosen {row['chosen_ratio']:.2f} "
+              f"{row['chosen_ms']:.3f} ms, grid best {row['grid_best_ratio']:.2f} "
+              f"{row['grid_best_ms']:.3f} ms ({row['of_optimum']:.3f}), best single "
+              f"{row['best_single_ms']:.3f} ms ({row['over_best_single']:.3f}), "
+              f"outputs {'ok' if row['outputs_match'] else 'DIFFER'}", file=sys.stderr,
+              flush=True)
+    result = dict(benchmark="coexec_layers", devices=pair.describe(), pair=args.devices,
+                  settings=dict(resolution=args.resolution, rounds=args.rounds,
+                                sample_seconds=args.sample_seconds,
+                                shard=args.shard, limit=args.limit, start=args.start,
+                                sample=args.sample,
+                                profile=profile.settings),
+                  sync_model={str(k): m.sync for k, m in by_model.items()},
+                  python=platform.python_version(), summary=summarise(rows), layers=rows,
+                  seconds=time.perf_counter() - started)
+    text = json.dumps(result, indent=1)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+    print(json.dumps(result["summary"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
