@@ -8,10 +8,12 @@ Phases (a lent machine gives 10 minutes a call): `--phase profile --profile-file
 every layer's slices on both devices (fusion.execute.coprofile.profile_pair) and writes P;
 `--phase grid --profile-file P --shard i/n` measures the grid (every 5 %, rounds alternating
 over the ratios, ratio 1 twice as the null comparison) of every n-th layer from the i-th and
-judges the choice; `--phase all` does both. Each layer's choice comes from models fitted
+judges the choices; `--phase all` does both. Each layer's choice comes from models fitted
 without the layers of the model it belongs to (leave one model out), so that no layer is
-predicted by a model that measured it; the choice of the model fitted on every layer is
-recorded beside it. Each layer's outputs are checked at the chosen ratio, at the grid's best
+predicted by a model that measured it; beside it are recorded the choice of the model fitted
+on every layer, and the held-out model's choice calibrated by the layer's whole time measured
+on each device just before the grid (`PairModel.calibrate`: two measurements, as an engine can
+take when it loads a model). Each layer's outputs are checked at the chosen ratio, at the grid's best
 and at 50 %: every device's part bit-identical to that device's own result, the combined
 output bit-identical to the first device's (same platform) or within the operator's
 tolerance (two platforms).
@@ -45,6 +47,8 @@ def judge_layer(pair, layer: Layer, models: dict, rounds: int, sample_s: float) 
     held_out = models[layer.models[0]]
     choice = held_out.choose(op)
     in_profile = models[None].choose(op)
+    scale = held_out.calibrate(op)
+    calibrated = held_out.choose(op, scale=scale)
     measured = grid(op, rounds=rounds, sample_s=sample_s)
     row = dict(layer=layer.key, kind=layer.kind, shape={k: str(v) for k, v in layer.shape.items()},
                models=list(layer.models), units=op.axis.units, axis=op.axis.dim,
@@ -52,6 +56,8 @@ def judge_layer(pair, layer: Layer, models: dict, rounds: int, sample_s: float) 
                predicted_curve=[list(p) for p in choice.curve],
                in_profile_ratio=in_profile.ratio,
                in_profile_ms=measured["ms"][in_profile.ratio],
+               calibration=list(scale), calibrated_ratio=calibrated.ratio,
+               calibrated_ms=measured["ms"][calibrated.ratio],
                grid_ms={str(r): v for r, v in measured["ms"].items()},
                samples=measured["samples"], null_ratio=measured["null_ratio"],
                iterations=measured["iterations"])
@@ -67,7 +73,13 @@ def summarise(rows: list[dict]) -> dict:
         return {}
     of_opt = [r["of_optimum"] for r in rows]
     over = [r["over_best_single"] for r in rows]
+    calibrated = [r["grid_best_ms"] / r["calibrated_ms"] for r in rows]
+    calibrated_over = [r["best_single_ms"] / r["calibrated_ms"] for r in rows]
     return dict(layers=len(rows), of_optimum_min=min(of_opt),
+                calibrated_of_optimum_min=min(calibrated),
+                calibrated_at_least_94_percent=sum(v >= 0.94 for v in calibrated),
+                calibrated_over_best_single_min=min(calibrated_over),
+                calibrated_never_below_0_97=sum(v >= 0.97 for v in calibrated_over),
                 of_optimum_median=statistics.median(of_opt),
                 at_least_94_percent=sum(v >= 0.94 for v in of_opt),
                 over_best_single_min=min(over),

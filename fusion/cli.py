@@ -187,13 +187,19 @@ def command_run(args) -> int:
                           policy=args.policy, rounds=args.rounds,
                           progress=_progress_bar(False))
     print(table(result))
-    if args.json:
-        write_outputs([(args.json, json.dumps(result, indent=1) + "\n")], [])
-        print(f"wrote {args.json}", file=sys.stderr)
-    if args.timeline:
-        draw_timeline(result, args.timeline)
-        print(f"wrote {args.timeline}", file=sys.stderr)
+    _write_result(result, args.json, args.timeline, draw_timeline)
     return 0 if result["outputs_bit_identical"] else 1
+
+
+def _write_result(result: dict, json_path: str | None, picture: str | None = None,
+                  draw=None) -> None:
+    """The command's result as JSON (atomically) and drawn as a PNG, where asked."""
+    if json_path:
+        write_outputs([(json_path, json.dumps(result, indent=1) + "\n")], [])
+        print(f"wrote {json_path}", file=sys.stderr)
+    if picture:
+        draw(result, picture)
+        print(f"wrote {picture}", file=sys.stderr)
 
 
 def _progress_bar(quiet: bool):
@@ -210,9 +216,7 @@ def command_profile(args) -> int:
     result = profile_device(args.device, settings, progress=_progress_bar(args.quiet),
                             fresh=args.fresh)
     print("\n".join(summary_lines(result)))
-    if args.json:
-        write_outputs([(args.json, json.dumps(result.report, indent=1) + "\n")], [])
-        print(f"wrote {args.json}", file=sys.stderr)
+    _write_result(result.report, args.json)
     return 0
 
 
@@ -226,12 +230,7 @@ def command_coexec(args) -> int:
     result = coexec(args.op, args.devices, resolution=args.resolution,
                     profile_layers=args.profile_layers, rounds=args.rounds, progress=say)
     print(table(result))
-    if args.json:
-        write_outputs([(args.json, json.dumps(result, indent=1) + "\n")], [])
-        print(f"wrote {args.json}", file=sys.stderr)
-    if args.plot:
-        draw(result, args.plot)
-        print(f"wrote {args.plot}", file=sys.stderr)
+    _write_result(result, args.json, args.plot, draw)
     return 0 if result["outputs_match"] else 1
 
 

@@ -155,13 +155,28 @@ class PairModel:
         slope, fixed = self.sync.get(mode, (0.0, 0.0))
         return max(0.0, slope * nbytes + fixed)
 
-    def choose(self, op: SplitOperator, ratios: Sequence[float] = GRID) -> Choice:
+    def choose(self, op: SplitOperator, ratios: Sequence[float] = GRID,
+               scale: tuple[float, float] = (1.0, 1.0)) -> Choice:
+        """The predicted best ratio for `op`; `scale` multiplies each device's predictions
+        (calibrate() measures it)."""
         def sync(units_b):
             split = op.split(_ratio_of(op, op.axis.units - units_b))
             return self.sync_us(op.sync_mode, op.sync_bytes(split))
-        return choose(op.axis.units, lambda u: self.parts[0].us(op.facts(u)),
-                      lambda u: self.parts[1].us(op.facts(u)), sync, ratios,
+        return choose(op.axis.units, lambda u: scale[0] * self.parts[0].us(op.facts(u)),
+                      lambda u: scale[1] * self.parts[1].us(op.facts(u)), sync, ratios,
                       combine=self.combine)
+
+    def calibrate(self, op: SplitOperator) -> tuple[float, float]:
+        """Measured over predicted time of the whole operator on each device, now: two
+        launches' worth of measurement that catch what the profile cannot know (a device
+        slower today than when it was profiled, another workload, a layer unlike the
+        profile's)."""
+        scale = []
+        for side in (0, 1):
+            measured = median_seconds(lambda: op.part_seconds(side, op.axis.units),
+                                      target_s=0.01) * 1e6
+            scale.append(measured / max(1e-3, self.parts[side].us(op.facts(op.axis.units))))
+        return scale[0], scale[1]
 
 
 def _ratio_of(op: SplitOperator, units_a: int) -> float:
