@@ -42,14 +42,30 @@ def _layers(resolution, limit, sample):
     return layers[:limit] if limit else layers
 
 
-def judge_layer(pair, layer: Layer, models: dict, rounds: int, sample_s: float) -> dict:
+def judge_layer(pair, layer: Layer, models: dict, rounds: int, sample_s: float,
+                earlier: dict | None = None) -> dict:
+    """Choose (held out, in profile, calibrated), measure the grid, judge, check. With
+    `earlier` (a row of an earlier run of this layer), its grid and calibration are kept and
+    only the choices are made again (the code that chooses changed, the device did not)."""
     op = SplitOperator(pair, layer.kind, layer.shape)
     held_out = models[layer.models[0]]
     choice = held_out.choose(op)
     in_profile = models[None].choose(op)
-    scale = held_out.calibrate(op)
+    if earlier:
+        scale = tuple(earlier["calibration"])
+        ms = {float(r): v for r, v in earlier["grid_ms"].items()}
+        distinct: dict = {}
+        for r in sorted(ms):
+            units = op.split(r).units
+            exact = units[0] / op.axis.units
+            if units not in distinct or abs(r - exact) < abs(distinct[units] - exact):
+                distinct[units] = r
+        measured = dict(ms=ms, samples=earlier["samples"], null_ratio=earlier["null_ratio"],
+                        iterations=earlier["iterations"], distinct=sorted(distinct.values()))
+    else:
+        scale = held_out.calibrate(op)
+        measured = grid(op, rounds=rounds, sample_s=sample_s)
     calibrated = held_out.choose(op, scale=scale)
-    measured = grid(op, rounds=rounds, sample_s=sample_s)
     row = dict(layer=layer.key, kind=layer.kind, shape={k: str(v) for k, v in layer.shape.items()},
                models=list(layer.models), units=op.axis.units, axis=op.axis.dim,
                sync_mode=op.sync_mode, **evaluate(op, choice, measured),
@@ -96,7 +112,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", required=True)
     parser.add_argument("--resolution", type=int, help="the models' input size (Table 1's)")
-    parser.add_argument("--phase", choices=("profile", "grid", "all"), default="all")
+    parser.add_argument("--phase", choices=("profile", "grid", "all", "judge"), default="all",
+                        help="judge: choose again for the grid of --output (kept), "
+                             "with the code as it is now")
     parser.add_argument("--profile-file", help="where the profile is written / read")
     parser.add_argument("--shard", default="0/1", help="i/n: every n-th layer from the i-th")
     parser.add_argument("--limit", type=int, help="only the first N layers (a quick look)")
@@ -130,13 +148,20 @@ def main(argv=None) -> int:
     for name in sorted({m for layer in layers for m in layer.models}):
         by_model[name] = fit_pair(profile, exclude={l.key for l in layers if name in l.models})
     index, count = (int(part) for part in args.shard.split("/"))
+    earlier = {}
+    if args.phase == "judge":
+        with open(args.output, encoding="utf-8") as f:
+            earlier = {row["layer"]: row for row in json.load(f)["layers"]}
+        layers = [layer for layer in layers if layer.key in earlier]
+        index, count, args.start = 0, 1, 0
     rows = []
     deadline = started + args.seconds if args.seconds else None
     for layer in layers[index::count][args.start:]:
         if deadline and time.perf_counter() > deadline:
             print(f"--seconds reached after {len(rows)} layers", file=sys.stderr)
             break
-        row = judge_layer(pair, layer, by_model, args.rounds, args.sample_seconds)
+        row = judge_layer(pair, layer, by_model, args.rounds, args.sample_seconds,
+                          earlier.get(layer.key))
         rows.append(row)
         print(f"{len(rows)} {layer.key}: chosen {row['chosen_ratio']:.2f} "
               f"{row['chosen_ms']:.3f} ms, grid best {row['grid_best_ratio']:.2f} "
@@ -144,12 +169,15 @@ def main(argv=None) -> int:
               f"{row['best_single_ms']:.3f} ms ({row['over_best_single']:.3f}), "
               f"outputs {'ok' if row['outputs_match'] else 'DIFFER'}", file=sys.stderr,
               flush=True)
+    settings = dict(resolution=args.resolution, rounds=args.rounds,
+                    sample_seconds=args.sample_seconds, shard=args.shard, limit=args.limit,
+                    start=args.start, sample=args.sample, profile=profile.settings)
+    if earlier:   # the grid's settings are those of the run that measured it
+        with open(args.output, encoding="utf-8") as f:
+            settings = json.load(f)["settings"]
+        settings["judged_again"] = dict(seconds=round(time.perf_counter() - started, 1))
     result = dict(benchmark="coexec_layers", devices=pair.describe(), pair=args.devices,
-                  settings=dict(resolution=args.resolution, rounds=args.rounds,
-                                sample_seconds=args.sample_seconds,
-                                shard=args.shard, limit=args.limit, start=args.start,
-                                sample=args.sample,
-                                profile=profile.settings),
+                  margin={str(k): m.margin for k, m in by_model.items()}, settings=settings,
                   sync_model={str(k): m.sync for k, m in by_model.items()},
                   python=platform.python_version(), summary=summarise(rows), layers=rows,
                   seconds=time.perf_counter() - started)
