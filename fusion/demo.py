@@ -1,6 +1,7 @@
 """The main job in one command: fuse MobileNet-V2 operators at their real layer shapes on the
 default device (Intel's CPU runtime), check that every fused output equals the separate runs bit for bit, and
-time each kernel alone, the group run one after another, and the group fused.
+time each kernel alone, the group run one after another, and the group fused; then run two
+DNNs together through the planned executor (a small `python -m fusion run`).
 
 Timing (the method of docs/PERFORMANCE.md, in small): throughput with the queue kept busy — a
 sample enqueues K launches of the group back to back and waits once; rounds alternate each
@@ -27,6 +28,27 @@ GROUPS = {
     "2 x dw 28x28x192 (identical)": ["block5_dw_3x3_s1_28x28x192", "block5_dw_3x3_s1_28x28x192"],
     "global pool 7x7x1280 + softmax 1000 (barriers)": ["pool_7x7x1280", "softmax_1000"],
 }
+
+
+#: the small multi-DNN run of the demo (the `run` command's scenario)
+TOGETHER = ("mobilenet_v2", "squeezenet_v1")
+TOGETHER_RESOLUTION = 64
+
+
+def run_models_together(device_name: str, rounds: int) -> bool:
+    """`python -m fusion run mobilenet_v2 squeezenet_v1 --resolution 64 --policy all`, in
+    small: the two models planned together against each launched node by node; True when
+    every output is bit-identical to the model run alone."""
+    from .execute.scenario import run_scenario, table
+    print(f"Several DNNs together: {' + '.join(TOGETHER)} at {TOGETHER_RESOLUTION}x"
+          f"{TOGETHER_RESOLUTION}, every ready set fused (policy all), against each model's "
+          "nodes launched one by one, bound once (`python -m fusion run` runs any mix):\n")
+    result = run_scenario(list(TOGETHER), device_name=device_name,
+                          resolution=TOGETHER_RESOLUTION, policy="all",
+                          rounds=max(3, rounds), warm_seconds=0.5)
+    print(table(result))
+    print()
+    return bool(result["outputs_bit_identical"])
 
 
 def check_group(queue, fuser: Fuser, ops) -> bool:
@@ -107,6 +129,7 @@ def run_demo(*, rounds: int = 30, device_name: str = DEFAULT_PLATFORM) -> int:
         print(f"note: {note}")
     if notes:
         print()
+    all_equal &= run_models_together(device_name, rounds)
     if not all_equal:
         print("FAILED: a fused output differs from the separate runs")
         return 1

@@ -71,4 +71,5 @@ def test_demo_checks_and_times_the_groups():
     result = run("demo", "--rounds", "2")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All fused outputs are bit-identical to the separate launches." in result.stdout
-    assert result.stdout.count(" yes") == 4
+    assert result.stdout.count(" yes") == 4 + 2      # four groups, then the two models
+    assert "Several DNNs together" in result.stdout and "throughput ratio" in result.stdout
