@@ -52,7 +52,9 @@ def judge_layer(pair, layer: Layer, models: dict, rounds: int, sample_s: float,
     choice = held_out.choose(op)
     in_profile = models[None].choose(op)
     if earlier:
-        scale = tuple(earlier["calibration"])
+        # (a grid measured before calibration existed is calibrated now)
+        scale = tuple(earlier["calibration"]) if "calibration" in earlier else \
+            held_out.calibrate(op)
         ms = {float(r): v for r, v in earlier["grid_ms"].items()}
         distinct: dict = {}
         for r in sorted(ms):
