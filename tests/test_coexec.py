@@ -151,8 +151,7 @@ def _check_split(pair, kind, shape, ratio):
         # and the combined output against numpy, through the library's own reader
         op.reset()
         op.run(op.split(ratio))
-        side = 0 if op.split(ratio).launches[0] or op.sync_mode == "svm" else 1
-        got = op.result_nchw(side)
+        got = op.result_nchw(op.holder(op.split(ratio)))
     reference = op.ops[0]
     np.testing.assert_allclose(got, reference.reference()[0], rtol=reference.tolerance[0],
                                atol=reference.tolerance[1])

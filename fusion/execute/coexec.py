@@ -316,6 +316,11 @@ class SplitOperator:
                                 dst_offset=first * 4)
         queue_a.finish()
 
+    def holder(self, split: Split) -> int:
+        """The device whose output holds `split`'s result: the first, except where the second
+        ran alone (nothing to combine) without SVM (one allocation for both)."""
+        return 0 if split.launches[0] or self.sync_mode == "svm" else 1
+
     def result(self, side: int = 0) -> np.ndarray:
         """The output held by device `side` (0: where a split combines), raw: NC4HW4 image
         pixels (height, width, 4) or the flat NCHW buffer."""
@@ -347,8 +352,7 @@ class SplitOperator:
         self.reset()
         split = self.split(ratio)
         self.run(split)
-        # the second device alone keeps its result (nothing to combine), except in SVM
-        combined = self.result(0 if split.launches[0] or self.sync_mode == "svm" else 1)
+        combined = self.result(self.holder(split))
         mask = self._second_mask(split, combined.shape)
         parts_exact = bool(np.array_equal(combined[~mask], alone[0][~mask], equal_nan=True) and
                            np.array_equal(combined[mask], alone[1][mask], equal_nan=True))
@@ -362,10 +366,10 @@ class SplitOperator:
     def alone_results(self) -> list[np.ndarray]:
         """Each device's result of the whole operator."""
         results = []
-        for side, ratio in ((0, 1.0), (1, 0.0)):
+        for ratio in (1.0, 0.0):
             self.reset()
             self.run(self.split(ratio))
-            results.append(self.result(side if self.sync_mode != "svm" else 0))
+            results.append(self.result(self.holder(self.split(ratio))))
         return results
 
     def _second_mask(self, split: Split, shape) -> np.ndarray:
