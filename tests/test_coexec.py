@@ -226,6 +226,18 @@ def test_bad_op_texts_are_located_errors(text, message):
         parse_op(text)
 
 
+@pytest.mark.parametrize("shape, message", [
+    (dict(c=4), "missing 2 required keyword-only arguments: 'h' and 'w'"),
+    (dict(c=4, h=3, w=3, oc=2, foo=1), "got an unexpected keyword argument 'foo'"),
+    (dict(c=0, h=3, w=3, oc=2), "c must be"),
+])
+def test_bad_shapes_are_errors_that_name_the_shape(sub_devices, shape, message):
+    from fusion.execute.coexec import SplitOperator
+    with pytest.raises(FusionError, match=message) as caught:
+        SplitOperator(sub_devices, "conv2d_1x1", shape)
+    assert "_conv_like" not in str(caught.value)
+
+
 def test_bad_device_pairs_are_errors(cpu):
     from fusion.execute.coexec import open_pair
     with pytest.raises(FusionError, match="name two devices"):

@@ -26,6 +26,7 @@ How (docs/PERFORMANCE.md has the figures):
 from __future__ import annotations
 
 import dataclasses
+import re
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -169,7 +170,8 @@ class SplitOperator:
             self.ops = [make(context, queue, kind, np.random.default_rng(seed), **shape)
                         for context, queue in zip(pair.contexts, pair.queues)]
         except (TypeError, ValueError) as error:
-            raise FusionError(f"{kind} {shape}: {error}") from None
+            reason = re.sub(r"^_?\w+\(\) ", "", str(error))    # not the builder's name
+            raise FusionError(f"{kind} {shape}: {reason}") from None
         first = self.ops[0]
         self.shape = dict(first.params)
         self.axis: SplitAxis = slices.split_axis(kind, first.params, first.global_size,
