@@ -30,8 +30,8 @@ import time
 import warnings
 
 from fusion.execute.coexec import SplitOperator, open_pair
-from fusion.execute.coprofile import (Layer, PairProfile, evaluate, fit_pair, grid, model_layers,
-                                      profile_pair)
+from fusion.execute.coprofile import (Layer, PairProfile, distinct_splits, evaluate, fit_pair,
+                                      grid, model_layers, profile_pair)
 
 
 def _layers(resolution, limit, sample):
@@ -56,14 +56,9 @@ def judge_layer(pair, layer: Layer, models: dict, rounds: int, sample_s: float,
         scale = tuple(earlier["calibration"]) if "calibration" in earlier else \
             held_out.calibrate(op)
         ms = {float(r): v for r, v in earlier["grid_ms"].items()}
-        distinct: dict = {}
-        for r in sorted(ms):
-            units = op.split(r).units
-            exact = units[0] / op.axis.units
-            if units not in distinct or abs(r - exact) < abs(distinct[units] - exact):
-                distinct[units] = r
         measured = dict(ms=ms, samples=earlier["samples"], null_ratio=earlier["null_ratio"],
-                        iterations=earlier["iterations"], distinct=sorted(distinct.values()))
+                        iterations=earlier["iterations"],
+                        distinct=sorted(distinct_splits(op, sorted(ms)).values()))
     else:
         scale = held_out.calibrate(op)
         measured = grid(op, rounds=rounds, sample_s=sample_s)

@@ -389,23 +389,31 @@ def _timed_group(seed: int, index: int, oclgrind: bool, device: str) -> dict:
         signal.alarm(0)
 
 
+def _child(function, *args) -> tuple[dict | None, list[int]]:
+    """`function(*args)` in a process of its own: (its record, None if the process died; the
+    exit codes seen, empty where the pool reaped the process before they could be read)."""
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn,
+                                                initializer=_init_worker) as child:
+        future = child.submit(function, *args)
+        processes = list(child._processes.values())  # noqa: SLF001 - to read its exit code
+        try:
+            return future.result(), []
+        except concurrent.futures.process.BrokenProcessPool:
+            return None, [p.exitcode for p in processes if p.exitcode]
+
+
 def _run_alone(seed: int, index: int, oclgrind: bool, device: str) -> dict:
     """One group in a process of its own; a crash of that process (or its running past
     GROUP_SECONDS) is the group's outcome."""
-    spawn = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn,
-                                                initializer=_init_worker) as alone:
-        future = alone.submit(_timed_group, seed, index, oclgrind, device)
-        processes = list(alone._processes.values())  # noqa: SLF001 - to read its exit code
-        try:
-            return future.result()
-        except concurrent.futures.process.BrokenProcessPool:
-            if -signal.SIGALRM in [p.exitcode for p in processes]:
-                return dict(index=index, seed=group_seed(seed, index), outcome="timeout",
-                            detail=f"its check ran past {GROUP_SECONDS} s twice, the second "
-                                   "time alone")
-            return dict(index=index, seed=group_seed(seed, index), outcome="device crash",
-                        detail="the process checking this group died again when it ran alone")
+    record, codes = _child(_timed_group, seed, index, oclgrind, device)
+    if record is not None:
+        return record
+    if -signal.SIGALRM in codes:
+        return dict(index=index, seed=group_seed(seed, index), outcome="timeout",
+                    detail=f"its check ran past {GROUP_SECONDS} s twice, the second time alone")
+    return dict(index=index, seed=group_seed(seed, index), outcome="device crash",
+                detail="the process checking this group died again when it ran alone")
 
 
 def run_alone_on_device(seed: int, index: int, device: str) -> dict:
@@ -427,19 +435,12 @@ def run_alone_on_device(seed: int, index: int, device: str) -> dict:
 
 def _in_child(function, *args) -> str:
     """Run `function(*args)` in a process of its own; its outcome, or how the process died."""
-    spawn = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn,
-                                                initializer=_init_worker) as child:
-        future = child.submit(function, *args)
-        processes = list(child._processes.values())  # noqa: SLF001 - to read its exit code
-        try:
-            record = future.result()
-        except concurrent.futures.process.BrokenProcessPool:
-            codes = [p.exitcode for p in processes if p.exitcode]
-            if not codes:  # (the pool reaped the process before its code could be read)
-                return "process died"
-            return "process died (" + (signal.Signals(-codes[0]).name if codes[0] < 0
-                                       else f"exit {codes[0]}") + ")"
+    record, codes = _child(function, *args)
+    if record is None:
+        if not codes:
+            return "process died"
+        return "process died (" + (signal.Signals(-codes[0]).name if codes[0] < 0
+                                   else f"exit {codes[0]}") + ")"
     return record["outcome"] + (f": {record['detail'].splitlines()[0]}"
                                 if record.get("detail") else "")
 

@@ -222,14 +222,8 @@ class SplitOperator:
             return self._splits[ratio]
         axis, op = self.axis, self.ops[0]
         a = units_for(ratio, axis.units)
-        launches = []
-        for lo, hi in ((0, a), (a, axis.units)):
-            if hi == lo or axis.items_of(lo) >= axis.items:
-                launches.append(None)
-                continue
-            size, offset = list(op.global_size), [0] * len(op.global_size)
-            size[axis.dim], offset[axis.dim] = (hi - lo) * axis.unit_items, lo * axis.unit_items
-            launches.append((tuple(size), tuple(offset)))
+        launches = [None if hi == lo or axis.items_of(lo) >= axis.items else self._slice(lo, hi)
+                    for lo, hi in ((0, a), (a, axis.units))]
         region = None
         if all(launches):
             region = slices.output_region(self.kind, op.params, axis.dim, axis.items_of(a),
@@ -237,6 +231,13 @@ class SplitOperator:
         split = Split(ratio, (a, axis.units - a), tuple(launches), region)
         self._splits[ratio] = split
         return split
+
+    def _slice(self, lo: int, hi: int) -> tuple:
+        """(global size, global offset) of the units [lo, hi) along the split axis."""
+        axis = self.axis
+        size, offset = list(self.ops[0].global_size), [0] * len(self.ops[0].global_size)
+        size[axis.dim], offset[axis.dim] = (hi - lo) * axis.unit_items, lo * axis.unit_items
+        return tuple(size), tuple(offset)
 
     def facts(self, units: int) -> OpFacts:
         """The latency model's view of a slice of `units` units on its own."""
@@ -252,8 +253,8 @@ class SplitOperator:
         return OpFacts(key=f"{self.kind}({key})u{units}/{axis.units}", kind=self.kind,
                        work_items=items, work_groups=items // local if local else 0,
                        local_items=local, dims=len(size), flops=int(op.flops * share),
-                       bytes=int(data * share), images=self.layout == "image" or
-                       any(isinstance(a, cl.Image) for a in op.args),
+                       bytes=int(data * share),
+                       images=any(isinstance(a, cl.Image) for a in op.args),
                        barriers=False, args=len(op.args))
 
     def sync_bytes(self, split: Split) -> int:
@@ -410,12 +411,9 @@ class SplitOperator:
         if units == 0:
             return 0.0
         lo = 0 if side == 0 else self.axis.units - units
-        size = list(self.ops[side].global_size)
-        offset = [0] * len(size)
-        size[self.axis.dim], offset[self.axis.dim] = (units * self.axis.unit_items,
-                                                      lo * self.axis.unit_items)
+        launch = self._slice(lo, lo + units)
         start = time.perf_counter()
-        self._enqueue(side, (tuple(size), tuple(offset)))
+        self._enqueue(side, launch)
         self.pair.queues[side].finish()
         return time.perf_counter() - start
 

@@ -149,10 +149,7 @@ class PairModel:
 
     def combine(self, a: float, b: float, sync: float) -> float:
         """Predicted completion of parts of a and b µs with a sync of `sync` µs."""
-        base = max(a, b) + sync
-        if self.overlap is None:
-            return base
-        return base * math.exp(float(self.overlap.predict([combine_features(a, b, sync)])[0]))
+        return combined_us(self.overlap, a, b, sync)
 
     def sync_us(self, mode: str, nbytes: int) -> float:
         if mode == "svm" or nbytes == 0:   # both write one allocation: nothing moves
@@ -216,10 +213,18 @@ def overlap_error(splits: Sequence[tuple], folds: int = 5) -> float:
     for fold in range(folds):
         held = set(keys[fold::folds])
         regressor = fit_overlap([row for row in splits if row[0] not in held])
-        model = PairModel((None, None), {}, regressor)  # type: ignore[arg-type]
-        errors += [abs(math.log(model.combine(a, b, sync) / whole))
+        errors += [abs(math.log(combined_us(regressor, a, b, sync) / whole))
                    for key, a, b, sync, whole in splits if key in held and min(a, b) > 0]
     return float(statistics.median(errors)) if errors else 0.0
+
+
+def combined_us(overlap, a: float, b: float, sync: float) -> float:
+    """Parts of a and b µs and a sync of `sync` µs as one split: the slower part plus the sync,
+    times what the overlap regressor (None: nothing) says running together costs."""
+    base = max(a, b) + sync
+    if overlap is None:
+        return base
+    return base * math.exp(float(overlap.predict([combine_features(a, b, sync)])[0]))
 
 
 def combine_features(a: float, b: float, sync: float) -> list[float]:
@@ -245,13 +250,7 @@ def grid(op: SplitOperator, ratios: Sequence[float] = GRID, *, rounds: int = 5,
     each ratio `iterations` times; a ratio's time is the median of its rounds. Ratio 1 also
     runs a second time as the null comparison. Returns ms per ratio, samples, null ratio."""
     splits = {r: op.split(r) for r in ratios}
-    # ratios that cut at the same work-group are one split, measured once
-    distinct: dict = {}      # units -> the ratio nearest the cut (so 0 and 1 stand for theirs)
-    for r in ratios:
-        units = splits[r].units
-        exact = units[0] / op.axis.units
-        if units not in distinct or abs(r - exact) < abs(distinct[units] - exact):
-            distinct[units] = r
+    distinct = distinct_splits(op, ratios)
     variants = [(r, splits[r]) for r in distinct.values()] + [("null", op.split(1.0))]
     for _, split in variants:
         op.run(split)
@@ -271,6 +270,18 @@ def grid(op: SplitOperator, ratios: Sequence[float] = GRID, *, rounds: int = 5,
     null = statistics.median(a / b for a, b in zip(samples["null"], whole))
     return dict(ms=ms, samples={str(k): v for k, v in samples.items()}, null_ratio=null,
                 distinct=sorted(distinct.values()), iterations=iterations, rounds=rounds)
+
+
+def distinct_splits(op: SplitOperator, ratios: Iterable[float]) -> dict:
+    """Ratios that cut at the same work-group are one split (measured once): its units -> the
+    ratio nearest the cut (so that 0 and 1 stand for theirs)."""
+    distinct: dict = {}
+    for r in ratios:
+        units = op.split(r).units
+        exact = units[0] / op.axis.units
+        if units not in distinct or abs(r - exact) < abs(distinct[units] - exact):
+            distinct[units] = r
+    return distinct
 
 
 def sync_ms(op: SplitOperator, ratio: float) -> float:
