@@ -274,10 +274,9 @@ class SplitOperator:
         """Run `split` once; returns when the first device's output is complete."""
         events = [self._enqueue(side, launch) if launch else None
                   for side, launch in enumerate(split.launches)]
-        for queue, event in zip(self.pair.queues, events):
-            if event is not None:
+        if all(events):         # both devices at work before the host waits on either
+            for queue in self.pair.queues:
                 queue.flush()
-        if all(events):
             self.synchronise(split, events[1])
         for queue, event in zip(self.pair.queues, events):
             if event is not None:
