@@ -13,7 +13,11 @@ without the layers of the model it belongs to (leave one model out), so that no 
 predicted by a model that measured it; beside it are recorded the choice of the model fitted
 on every layer, and the held-out model's choice calibrated by the layer's whole time measured
 on each device just before the grid (`PairModel.calibrate`: two measurements, as an engine can
-take when it loads a model). Each layer's outputs are checked at the chosen ratio, at the grid's best
+take when it loads a model). `--phase confirm` measures again, head to head, each layer's chosen
+ratio beside the grid's best and the best single device (rounds alternating over the three,
+more rounds than the grid): the grid's best is the fastest of some twenty noisy medians, so
+its own median flatters it (the winner's curse); measured again beside the choice, both get an
+unbiased estimate. Rows keep the grid's figures; the confirmation is added to them. Each layer's outputs are checked at the chosen ratio, at the grid's best
 and at 50 %: every device's part bit-identical to that device's own result, the combined
 output bit-identical to the first device's (same platform) or within the operator's
 tolerance (two platforms).
@@ -81,6 +85,24 @@ def judge_layer(pair, layer: Layer, models: dict, rounds: int, sample_s: float,
     return row
 
 
+def confirm_layer(pair, layer: Layer, row: dict, rounds: int, sample_s: float) -> dict:
+    """The chosen ratio, the grid's best and the best single device measured again (see the
+    module docstring): their ms, the null ratio, and the two judging ratios recomputed."""
+    ratios = sorted({row["chosen_ratio"], row["grid_best_ratio"], row["best_single_ratio"]})
+    if len(ratios) == 1:   # nothing to compare: the choice is the optimum and the best single
+        return dict(ms={str(ratios[0]): row["chosen_ms"]}, of_optimum=1.0,
+                    over_best_single=1.0, measured=False)
+    op = SplitOperator(pair, layer.kind, layer.shape)
+    measured = grid(op, ratios, rounds=rounds, sample_s=sample_s, seed=1)
+    ms = measured["ms"]
+    chosen = ms[row["chosen_ratio"]]
+    return dict(ms={str(r): v for r, v in ms.items()}, samples=measured["samples"],
+                null_ratio=measured["null_ratio"], rounds=rounds,
+                iterations=measured["iterations"], measured=True,
+                of_optimum=min(chosen, ms[row["grid_best_ratio"]]) / chosen,
+                over_best_single=ms[row["best_single_ratio"]] / chosen)
+
+
 def summarise(rows: list[dict]) -> dict:
     if not rows:
         return {}
@@ -88,7 +110,19 @@ def summarise(rows: list[dict]) -> dict:
     over = [r["over_best_single"] for r in rows]
     calibrated = [r["grid_best_ms"] / r["calibrated_ms"] for r in rows]
     calibrated_over = [r["best_single_ms"] / r["calibrated_ms"] for r in rows]
-    return dict(layers=len(rows), of_optimum_min=min(of_opt),
+    confirmed = [r["confirmed"] for r in rows if "confirmed" in r]
+    if len(confirmed) == len(rows):
+        extra = dict(
+            confirmed_at_least_94_percent=sum(c["of_optimum"] >= 0.94 for c in confirmed),
+            confirmed_of_optimum_min=min(c["of_optimum"] for c in confirmed),
+            confirmed_never_below_0_97=sum(c["over_best_single"] >= 0.97 for c in confirmed),
+            confirmed_over_best_single_min=min(c["over_best_single"] for c in confirmed),
+            confirmed_measured=sum(c["measured"] for c in confirmed),
+            confirmed_null_ratio_range=[min(c.get("null_ratio", 1.0) for c in confirmed),
+                                        max(c.get("null_ratio", 1.0) for c in confirmed)])
+    else:
+        extra = {}
+    return dict(layers=len(rows), of_optimum_min=min(of_opt), **extra,
                 calibrated_of_optimum_min=min(calibrated),
                 calibrated_at_least_94_percent=sum(v >= 0.94 for v in calibrated),
                 calibrated_over_best_single_min=min(calibrated_over),
@@ -109,9 +143,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", required=True)
     parser.add_argument("--resolution", type=int, help="the models' input size (Table 1's)")
-    parser.add_argument("--phase", choices=("profile", "grid", "all", "judge"), default="all",
+    parser.add_argument("--phase", choices=("profile", "grid", "all", "judge", "confirm"),
+                        default="all",
                         help="judge: choose again for the grid of --output (kept), "
-                             "with the code as it is now")
+                             "with the code as it is now; confirm: measure the choice, the "
+                             "grid's best and the best single device of --output again, "
+                             "head to head (--rounds rounds)")
     parser.add_argument("--profile-file", help="where the profile is written / read")
     parser.add_argument("--shard", default="0/1", help="i/n: every n-th layer from the i-th")
     parser.add_argument("--limit", type=int, help="only the first N layers (a quick look)")
@@ -146,6 +183,8 @@ def main(argv=None) -> int:
         by_model[name] = fit_pair(profile, exclude={l.key for l in layers if name in l.models})
     index, count = (int(part) for part in args.shard.split("/"))
     earlier = {}
+    if args.phase == "confirm":
+        return _confirm(pair, layers, args, started)
     if args.phase == "judge":
         with open(args.output, encoding="utf-8") as f:
             earlier = {row["layer"]: row for row in json.load(f)["layers"]}
@@ -182,6 +221,28 @@ def main(argv=None) -> int:
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(text + "\n")
+    print(json.dumps(result["summary"], indent=1))
+    return 0
+
+
+def _confirm(pair, layers, args, started) -> int:
+    """--phase confirm: every row of --output gets its "confirmed" figures; written back."""
+    with open(args.output, encoding="utf-8") as f:
+        result = json.load(f)
+    by_key = {layer.key: layer for layer in layers}
+    rows = result["layers"]
+    for n, row in enumerate(rows, 1):
+        row["confirmed"] = confirm_layer(pair, by_key[row["layer"]], row, args.rounds,
+                                         args.sample_seconds)
+        c = row["confirmed"]
+        print(f"{n} {row['layer']}: of optimum {row['of_optimum']:.3f} -> {c['of_optimum']:.3f}"
+              f", over best single {row['over_best_single']:.3f} -> "
+              f"{c['over_best_single']:.3f}", file=sys.stderr, flush=True)
+    result["summary"] = summarise(rows)
+    result["settings"]["confirmed"] = dict(rounds=args.rounds, sample_seconds=args.sample_seconds,
+                                           seconds=round(time.perf_counter() - started, 1))
+    with open(args.output, "w", encoding="utf-8") as f:
+        f.write(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result["summary"], indent=1))
     return 0
 
