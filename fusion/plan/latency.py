@@ -107,7 +107,12 @@ def _regressor():
 
 
 class LatencyModel:
-    """Predicted µs of launches on one device (see the module docstring); build it with fit()."""
+    """Predicted µs of launches on one device (see the module docstring); build it with fit(),
+    correct it with recalibrated()."""
+
+    # what recalibrated() corrects (class defaults: a model stored before it existed has none)
+    group_scale = 1.0
+    measured_groups: dict = {}
 
     def __init__(self, *, alone, group, kinds: Sequence[str], known: dict[str, float],
                  host_us: float):
@@ -130,13 +135,37 @@ class LatencyModel:
         if len(ops) == 1:
             return self.alone_us(ops[0], measured=measured)
         ops = sorted(ops, key=lambda op: op.key)
-        cache_key = (str(measured), *(op.key for op in ops))
+        keys = tuple(op.key for op in ops)
+        if measured and keys in self.measured_groups:
+            return self.measured_groups[keys]
+        cache_key = (str(measured), *keys)
         if cache_key not in self._cache:
-            alone = [self.alone_us(op, measured=measured) for op in ops]
-            row = group_features(ops, alone, self.kinds)
-            ratio = math.exp(float(self._group.predict([row])[0]))
-            self._cache[cache_key] = ratio * sum(alone)
+            self._cache[cache_key] = self.group_scale * self._fitted_group_us(ops, measured)
         return self._cache[cache_key]
+
+    def _fitted_group_us(self, ops: Sequence[OpFacts], measured: bool) -> float:
+        alone = [self.alone_us(op, measured=measured) for op in ops]
+        row = group_features(ops, alone, self.kinds)
+        return math.exp(float(self._group.predict([row])[0])) * sum(alone)
+
+    def recalibrated(self, alone_us: dict[str, float], groups: Sequence[Sample],
+                     host_us: float | None = None) -> "LatencyModel":
+        """A copy corrected by measurements taken now (the device under another load, clocks
+        changed): operators' alone times replaced by `alone_us` (key -> µs), the fused groups
+        measured (`groups`) taken as measured, and every other group's prediction scaled by
+        the median of measured / predicted over them (the regressor's ratio, learnt on the
+        device as it was, applied to the new alone times, is off by that much now)."""
+        model = LatencyModel(alone=self._alone, group=self._group, kinds=self.kinds,
+                             known={**self.known, **alone_us},
+                             host_us=self.host_us if host_us is None else host_us)
+        fused = [g for g in groups if len(g.ops) > 1]
+        if fused:
+            model.group_scale = statistics.median(
+                g.measured_us / model._fitted_group_us(sorted(g.ops, key=lambda op: op.key),
+                                                       True) for g in fused)
+        model.measured_groups = {tuple(sorted(op.key for op in g.ops)): g.measured_us
+                                 for g in fused}
+        return model
 
     def launch_us(self, ops: Sequence[OpFacts]) -> float:
         """What the launch costs one replay: its device time, or the host's enqueue if longer."""

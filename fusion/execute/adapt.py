@@ -1,0 +1,214 @@
+"""An auto plan that watches itself: observed step times against predictions, re-measured and
+re-planned when they drift (another workload on the device, clocks).
+
+    adaptive = AdaptivePlan(context, queue, graphs, latency=model)
+    for _ in range(100):
+        check = adaptive.step()        # a window of inferences, timed; maybe a recalibration
+    adaptive.plan                      # what runs now; adaptive.history: every check
+
+Each `step()` replays the plan for a window (`samples` runs of `iterations` inferences, back
+to back) and takes the median ms per inference: the observed time. The prediction is the
+latency model's cost of every launch of the plan, summed; the first `settle` windows after a
+plan is made set how the replay relates to it (`bias`, the median of their observed /
+predicted: a replay is not the profile's stream of one launch, and the model is not exact), so
+what is watched is the drift, observed / (predicted × bias). When the drift stays beyond
+`threshold` (either way) for `patience` windows in a row,
+the executor recalibrates: it measures again, now, every operator of the models alone, every
+fused launch of the plan and every lock-step ready set it could fuse instead (the groups a
+re-plan chooses among), and the host's enqueue; corrects the model with them
+(`LatencyModel.recalibrated`); and plans again with the corrected model. Where the new plan's
+groups differ, it is compiled (fused kernels come from the fuser's cache) and tried against the
+running one, head to head (`trial_rounds` rounds alternating, median of per-round ratios): it
+replaces the running plan only if it is faster now by more than the null comparison's
+distance from 1 (the trial's noise floor) — a model corrected by a few noisy
+measurements can still be wrong, and a switch that loses is what the executor must not do. A
+drift that does not last (`patience`) changes nothing: the plan is stable under noise.
+
+What is re-measured is the whole plan, not single launches: the drift is observed on whole
+inferences, and a load on the device moves every launch.
+"""
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from collections.abc import Sequence
+
+import pyopencl as cl
+
+from ..graph.graph import Graph
+from ..graph.schedule import ready_sets
+from ..plan.latency import LatencyModel, Sample
+from ..runtime.launcher import Fuser
+from .graphs import LoadedGraph
+from .measure import alternating, busy, choose_iterations, ratios, summary
+from .plan import Plan, compile_plan
+from .profile import fused_call, host_enqueue_us, op_facts, single_call, stream_us
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One window: observed and expected ms per inference, their ratio, and what followed."""
+
+    window: int
+    observed_ms: float               # (while settling, expected is the bias so far)
+    expected_ms: float
+    drift: float
+    recalibrated: bool = False
+    plan_changed: bool = False
+    launches: int = 0
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class AdaptivePlan:
+    """The auto plan of `graphs`, re-planned when observed times drift (module docstring)."""
+
+    def __init__(self, context: cl.Context, queue: cl.CommandQueue, graphs: Sequence[Graph], *,
+                 latency: LatencyModel, fuser: Fuser | None = None, seed: int = 0,
+                 loaded: Sequence[LoadedGraph] | None = None, threshold: float = 1.5,
+                 patience: int = 3, settle: int = 3, samples: int = 5,
+                 window_seconds: float = 0.25, trial_rounds: int = 7, max_group: int = 6):
+        if threshold <= 1.0 or min(patience, settle, samples) < 1:
+            raise ValueError("threshold must exceed 1; patience, settle and samples be at "
+                             "least 1")
+        self.context, self.queue = context, queue
+        self.fuser = fuser or Fuser(context)
+        self.model = latency
+        self.threshold, self.patience, self.samples = threshold, patience, samples
+        self.settle, self.trial_rounds = settle, trial_rounds
+        self.window_seconds = window_seconds
+        self.max_group = max_group
+        self.plan = compile_plan(context, queue, graphs, policy="auto", fuser=self.fuser,
+                                 seed=seed, loaded=loaded, latency=latency, max_group=max_group)
+        self.graphs = self.plan.graphs
+        self.facts = {(g, i): op_facts(loaded_graph, i) for g, loaded_graph in enumerate(self.graphs)
+                      for i in range(len(loaded_graph.nodes))}
+        self.history: list[Check] = []
+        self.recalibrations: list[dict] = []
+        self.bias: float | None = None
+        self._settling: list[float] = []
+        self._strikes = 0
+        self._iterations: int | None = None
+
+    # -- predictions -------------------------------------------------------------------------
+
+    def predicted_ms(self, plan: Plan | None = None, model: LatencyModel | None = None) -> float:
+        """The model's ms for one inference of the plan: every launch's cost, summed."""
+        plan, model = plan or self.plan, model or self.model
+        return sum(model.launch_us([self.facts[ref] for ref in launch.nodes])
+                   for launch in plan.launches) / 1e3
+
+    @staticmethod
+    def groups_of(plan: Plan) -> tuple[tuple, ...]:
+        return tuple(launch.nodes for launch in plan.launches)
+
+    # -- watching ----------------------------------------------------------------------------
+
+    def observe_ms(self) -> float:
+        """Median ms per inference over `samples` runs of a window's inferences."""
+        run = busy(self.queue, self.plan.replay)
+        if self._iterations is None:
+            self._iterations = choose_iterations(run, self.window_seconds / self.samples,
+                                                 limit=200)
+        times = []
+        for _ in range(self.samples):
+            start = time.perf_counter()
+            run(self._iterations)
+            times.append((time.perf_counter() - start) / self._iterations * 1e3)
+        return statistics.median(times)
+
+    def step(self) -> Check:
+        """One window (see the module docstring); recalibrates when the drift has lasted."""
+        observed = self.observe_ms()
+        predicted = self.predicted_ms()
+        if self.bias is None:
+            self._settling.append(observed / predicted)
+            bias = statistics.median(self._settling)
+            if len(self._settling) == self.settle:
+                self.bias = bias
+            check = Check(len(self.history), observed, predicted * bias, observed /
+                          (predicted * bias), launches=len(self.plan.launches))
+            self.history.append(check)
+            return check
+        expected = predicted * self.bias
+        drift = observed / expected
+        beyond = drift > self.threshold or drift < 1.0 / self.threshold
+        self._strikes = self._strikes + 1 if beyond else 0
+        recalibrated = changed = False
+        if self._strikes >= self.patience:
+            changed = self.recalibrate()
+            recalibrated = True
+        check = Check(len(self.history), observed, expected, drift, recalibrated, changed,
+                      len(self.plan.launches))
+        self.history.append(check)
+        return check
+
+    # -- recalibrating ------------------------------------------------------------------------
+
+    def candidate_groups(self) -> list[tuple]:
+        """The fused groups a re-plan chooses among: the plan's fused launches and every
+        lock-step ready set of two or more nodes (distinct, by their operators' keys)."""
+        groups = [launch.nodes for launch in self.plan.launches if len(launch.nodes) > 1]
+        groups += [tuple(ready) for ready in ready_sets([g.graph for g in self.graphs])
+                   if 1 < len(ready) <= self.max_group]
+        distinct: dict[tuple, tuple] = {}
+        for group in groups:
+            distinct.setdefault(tuple(sorted(self.facts[ref].key for ref in group)), group)
+        return list(distinct.values())
+
+    def remeasure(self) -> tuple[dict[str, float], list[Sample], float]:
+        """Now: every distinct operator alone (µs), the candidate groups fused, host enqueue."""
+        alone: dict[str, float] = {}
+        for ref, fact in self.facts.items():
+            if fact.key not in alone:
+                alone[fact.key] = stream_us(self.queue, [single_call(self.graphs, ref)])[0]
+        groups = []
+        for members in self.candidate_groups():
+            call = fused_call(self.fuser, self.graphs, members)
+            if call is not None:
+                groups.append(Sample(tuple(self.facts[ref] for ref in members),
+                                     stream_us(self.queue, [call])[0]))
+        smallest = min(self.facts, key=lambda ref: self.facts[ref].work_items)
+        host = host_enqueue_us(self.queue, single_call(self.graphs, smallest))
+        return alone, groups, host
+
+    def recalibrate(self) -> bool:
+        """Measure again, correct the model, plan again; True when the plan changed."""
+        started = time.perf_counter()
+        alone, groups, host = self.remeasure()
+        before_ms = self.predicted_ms()
+        model = self.model.recalibrated(alone, groups, host)
+        plan = compile_plan(self.context, self.queue, [g.graph for g in self.graphs],
+                            policy="auto", fuser=self.fuser, loaded=self.graphs, latency=model,
+                            max_group=self.max_group)
+        differs = self.groups_of(plan) != self.groups_of(self.plan)
+        trial = self.trial(plan) if differs else None
+        changed = differs and (trial["running_over_new"]["median"]
+                               > 1.0 + abs(trial["null"]["median"] - 1.0))
+        self.recalibrations.append(dict(
+            window=len(self.history), seconds=time.perf_counter() - started,
+            operators=len(alone), groups=len(groups), host_us=host, group_scale=model.group_scale,
+            predicted_ms_before=before_ms, predicted_ms_after=self.predicted_ms(self.plan, model),
+            new_plan_predicted_ms=self.predicted_ms(plan, model), new_plan_differs=differs,
+            trial=trial, plan_changed=changed,
+            launches_before=len(self.plan.launches), launches_after=len(plan.launches)))
+        self.model = model
+        if changed:
+            self.plan = plan
+        self.bias, self._settling, self._strikes, self._iterations = None, [], 0, None
+        return changed
+
+    def trial(self, plan: Plan) -> dict:
+        """The running plan against `plan`, rounds alternating, with a null comparison: the
+        per-round ratios running / new (above 1: the new plan is faster)."""
+        variants = {"running": busy(self.queue, self.plan.replay),
+                    "new": busy(self.queue, plan.replay),
+                    "running again": busy(self.queue, self.plan.replay)}
+        iterations = choose_iterations(variants["running"], self.window_seconds / self.samples,
+                                       limit=200)
+        samples = alternating(variants, rounds=self.trial_rounds, iterations=iterations)
+        return dict(running_over_new=summary(ratios(samples["running"], samples["new"])),
+                    null=summary(ratios(samples["running"], samples["running again"])),
+                    iterations=iterations)
