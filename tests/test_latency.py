@@ -58,3 +58,18 @@ def test_measured_alone_times_are_used_and_the_host_floor_applies():
 def test_too_few_measurements_is_a_clear_error():
     with pytest.raises(ValueError, match="too few measurements"):
         latency.fit(synthetic(ops=5, groups=3), host_us=1.0)
+
+
+def test_a_recalibrated_model_takes_the_new_measurements_and_scales_the_rest():
+    samples = synthetic()
+    model = latency.fit(samples, host_us=5.0)
+    pool = [s.ops[0] for s in samples if len(s.ops) == 1]
+    slower = {o.key: 3.0 * alone_us(o) for o in pool}          # everything 3x slower now
+    measured = [Sample(s.ops, 3.0 * s.measured_us) for s in samples[len(pool):len(pool) + 20]]
+    again = model.recalibrated(slower, measured, host_us=9.0)
+    assert again.alone_us(pool[0]) == pytest.approx(slower[pool[0].key])
+    assert again.group_us(measured[0].ops) == pytest.approx(measured[0].measured_us)
+    assert again.host_us == 9.0
+    other = samples[-1]                                         # a group not re-measured
+    assert again.group_us(other.ops) == pytest.approx(3.0 * fused_us(other.ops), rel=0.15)
+    assert model.group_us(other.ops) == pytest.approx(fused_us(other.ops), rel=0.15)
