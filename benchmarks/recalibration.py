@@ -26,7 +26,7 @@ import pyopencl as cl
 
 from fusion.execute.adapt import AdaptivePlan
 from fusion.execute.load import competing_load
-from fusion.execute.measure import alternating, busy, choose_iterations, ratios, summary
+from fusion.execute.measure import head_to_head
 from fusion.execute.profile import model_graph, require_model
 from fusion.runtime import platform_context
 
@@ -56,11 +56,8 @@ def run(args) -> dict:
     idle_plan = adaptive.plan
     with competing_load(args.device, kernel_ms=args.load_kernel_ms):
         history += windows("loaded", args.loaded)
-        variants = {"idle plan": busy(queue, idle_plan.replay),
-                    "current plan": busy(queue, adaptive.plan.replay),
-                    "idle plan again": busy(queue, idle_plan.replay)}
-        iterations = choose_iterations(variants["idle plan"], args.sample_seconds, limit=200)
-        samples = alternating(variants, rounds=args.rounds, iterations=iterations)
+        under_load = head_to_head(queue, idle_plan.replay, adaptive.plan.replay,
+                                  rounds=args.rounds, sample_seconds=args.sample_seconds)
     loaded_plan = adaptive.plan
     history += windows("idle", args.idle)
     return dict(
@@ -71,11 +68,7 @@ def run(args) -> dict:
         resolution=args.resolution, settings=vars(args),
         plan_changed_under_load=loaded_plan is not idle_plan,
         recalibrations_idle_before=sum(r["recalibrated"] for r in history[:args.idle]),
-        under_load=dict(idle_plan_over_current=summary(ratios(samples["idle plan"],
-                                                              samples["current plan"])),
-                        null=summary(ratios(samples["idle plan"], samples["idle plan again"])),
-                        iterations=iterations,
-                        samples_ms={k: [v * 1e3 for v in vs] for k, vs in samples.items()}),
+        under_load=under_load,   # a: the idle plan, b: the plan running at the end of the load
         launches=dict(idle_plan=len(idle_plan.launches), loaded_plan=len(loaded_plan.launches),
                       final_plan=len(adaptive.plan.launches)),
         windows=history, recalibrations=adaptive.recalibrations)
@@ -105,7 +98,7 @@ def main(argv=None) -> int:
     u = result["under_load"]
     print(f"plan changed under load: {result['plan_changed_under_load']}; launches "
           f"{result['launches']}; under load, idle plan / current plan "
-          f"{u['idle_plan_over_current']['median']:.3f} (null {u['null']['median']:.3f} "
+          f"{u['a_over_b']['median']:.3f} (null {u['null']['median']:.3f} "
           f"[{u['null']['min']:.3f}, {u['null']['max']:.3f}]); recalibrations "
           f"{len(result['recalibrations'])}")
     return 0

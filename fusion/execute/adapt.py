@@ -41,7 +41,7 @@ from ..graph.schedule import ready_sets
 from ..plan.latency import LatencyModel, Sample
 from ..runtime.launcher import Fuser
 from .graphs import LoadedGraph
-from .measure import alternating, busy, choose_iterations, ratios, summary
+from .measure import busy, choose_iterations, head_to_head
 from .plan import Plan, compile_plan
 from .profile import fused_call, host_enqueue_us, op_facts, single_call, stream_us
 
@@ -123,23 +123,17 @@ class AdaptivePlan:
         """One window (see the module docstring); recalibrates when the drift has lasted."""
         observed = self.observe_ms()
         predicted = self.predicted_ms()
-        if self.bias is None:
+        settling = self.bias is None
+        if settling:
             self._settling.append(observed / predicted)
-            bias = statistics.median(self._settling)
             if len(self._settling) == self.settle:
-                self.bias = bias
-            check = Check(len(self.history), observed, predicted * bias, observed /
-                          (predicted * bias), launches=len(self.plan.launches))
-            self.history.append(check)
-            return check
-        expected = predicted * self.bias
+                self.bias = statistics.median(self._settling)
+        expected = predicted * (self.bias or statistics.median(self._settling))
         drift = observed / expected
-        beyond = drift > self.threshold or drift < 1.0 / self.threshold
+        beyond = not settling and (drift > self.threshold or drift < 1.0 / self.threshold)
         self._strikes = self._strikes + 1 if beyond else 0
-        recalibrated = changed = False
-        if self._strikes >= self.patience:
-            changed = self.recalibrate()
-            recalibrated = True
+        recalibrated = self._strikes >= self.patience
+        changed = self.recalibrate() if recalibrated else False
         check = Check(len(self.history), observed, expected, drift, recalibrated, changed,
                       len(self.plan.launches))
         self.history.append(check)
@@ -185,7 +179,7 @@ class AdaptivePlan:
                             max_group=self.max_group)
         differs = self.groups_of(plan) != self.groups_of(self.plan)
         trial = self.trial(plan) if differs else None
-        changed = differs and (trial["running_over_new"]["median"]
+        changed = differs and (trial["a_over_b"]["median"]
                                > 1.0 + abs(trial["null"]["median"] - 1.0))
         self.recalibrations.append(dict(
             window=len(self.history), seconds=time.perf_counter() - started,
@@ -201,14 +195,8 @@ class AdaptivePlan:
         return changed
 
     def trial(self, plan: Plan) -> dict:
-        """The running plan against `plan`, rounds alternating, with a null comparison: the
-        per-round ratios running / new (above 1: the new plan is faster)."""
-        variants = {"running": busy(self.queue, self.plan.replay),
-                    "new": busy(self.queue, plan.replay),
-                    "running again": busy(self.queue, self.plan.replay)}
-        iterations = choose_iterations(variants["running"], self.window_seconds / self.samples,
-                                       limit=200)
-        samples = alternating(variants, rounds=self.trial_rounds, iterations=iterations)
-        return dict(running_over_new=summary(ratios(samples["running"], samples["new"])),
-                    null=summary(ratios(samples["running"], samples["running again"])),
-                    iterations=iterations)
+        """The running plan against `plan` (fusion.execute.measure.head_to_head): above 1,
+        the new plan is faster."""
+        return head_to_head(self.queue, self.plan.replay, plan.replay,
+                            rounds=self.trial_rounds,
+                            sample_seconds=self.window_seconds / self.samples)

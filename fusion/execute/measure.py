@@ -71,3 +71,16 @@ def warm_up(run: Callable[[int], None], seconds: float = 2.0) -> int:
         done += iterations
         iterations = min(iterations * 2, 256)
     return done
+
+
+def head_to_head(queue, a: Callable, b: Callable, *, rounds: int, sample_seconds: float,
+                 limit: int = 200) -> dict:
+    """Replay `a` against `b` (each `enqueue(queue)` of one inference), rounds alternating
+    a, b, a again (the null comparison): per-round ratios a / b and a / a again, summarised,
+    with the samples in ms."""
+    variants = {"a": busy(queue, a), "b": busy(queue, b), "a again": busy(queue, a)}
+    iterations = choose_iterations(variants["a"], sample_seconds, limit=limit)
+    samples = alternating(variants, rounds=rounds, iterations=iterations)
+    return dict(a_over_b=summary(ratios(samples["a"], samples["b"])),
+                null=summary(ratios(samples["a"], samples["a again"])), iterations=iterations,
+                samples_ms={k: [v * 1e3 for v in vs] for k, vs in samples.items()})
