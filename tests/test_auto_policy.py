@@ -107,3 +107,68 @@ def test_run_uses_the_stored_model_by_default(profiled, cache, tmp_path):
     assert result["policy"] == "auto" and result["outputs_bit_identical"] is True
     assert len(result["shifts"]) == 2
     assert all(launch["predicted_ms"] > 0 for launch in result["launches"])
+
+
+# -- recalibration (fusion.execute.adapt) ------------------------------------------------------
+
+def _adaptive(cpu, model, graphs):
+    from fusion.execute.adapt import AdaptivePlan
+    queue = cl.CommandQueue(cpu)
+    return queue, AdaptivePlan(cpu, queue, graphs, latency=model, threshold=1.5, patience=3,
+                               settle=3, window_seconds=0.3, trial_rounds=5)
+
+
+def test_the_adoption_rule_asks_more_than_the_trials_noise():
+    from fusion.execute.adapt import faster_beyond_noise
+
+    def trial(ratio, null):
+        return {"a_over_b": {"median": ratio}, "null": {"median": null}}
+    assert faster_beyond_noise(trial(1.10, 1.02))
+    assert not faster_beyond_noise(trial(1.10, 0.88))     # a null 12 % off: 10 % is noise
+    assert not faster_beyond_noise(trial(1.00, 1.00))
+    assert not faster_beyond_noise(trial(0.90, 1.00))     # the new plan is slower
+
+
+def test_an_idle_device_keeps_its_plan(profiled, cpu):
+    graphs = [models.build("mobilenet_v2", 48), models.build("squeezenet_v1", 48)]
+    _, adaptive = _adaptive(cpu, profiled.model, graphs)
+    plan = adaptive.plan
+    checks = [adaptive.step() for _ in range(7)]
+    assert not any(check.recalibrated for check in checks), [c.as_dict() for c in checks]
+    assert adaptive.bias is not None and adaptive.bias > 0
+    assert adaptive.plan is plan and adaptive.recalibrations == []
+
+
+def test_a_competing_load_is_noticed_measured_and_judged(profiled, cpu):
+    from fusion.execute.adapt import faster_beyond_noise
+    from fusion.execute.load import competing_load
+    graphs = [models.build("mobilenet_v2", 48), models.build("squeezenet_v1", 48)]
+    queue, adaptive = _adaptive(cpu, profiled.model, graphs)
+    before = dict(adaptive.model.known)
+    for _ in range(3):
+        adaptive.step()                                  # settles the bias on the idle device
+    with competing_load("intel-cpu", kernel_ms=2.0):
+        checks = [adaptive.step() for _ in range(adaptive.patience + 2)]
+    drifted = [check for check in checks if check.drift > adaptive.threshold]
+    assert len(drifted) >= adaptive.patience, [c.drift for c in checks]
+    assert [check.recalibrated for check in checks].count(True) == 1, [c.drift for c in checks]
+    done = adaptive.recalibrations[0]
+    assert done["operators"] == len({fact.key for fact in adaptive.facts.values()})
+    assert done["groups"] > 0
+    # the re-measured operators ran under the load: slower than the profile's, most of them
+    slower = [adaptive.model.known[key] / before[key] for key in before
+              if key in adaptive.model.known]
+    assert sorted(slower)[len(slower) // 2] > 1.2
+    assert done["plan_changed"] == (done["new_plan_differs"]
+                                    and faster_beyond_noise(done["trial"]))
+    # whatever runs now still computes what the models compute alone
+    alone = compile_plan(cpu, queue, graphs, policy="none", loaded=adaptive.graphs)
+    rng = np.random.default_rng(1)
+    for k, graph in enumerate(graphs):
+        x = rng.uniform(-1, 1, graph.input_shape).astype(np.float32)
+        adaptive.plan.upload(queue, k, x)
+        alone.upload(queue, k, x)
+    adaptive.plan.replay(queue)
+    alone.replay(queue)
+    for k in range(len(graphs)):
+        assert adaptive.plan.output(queue, k).tobytes() == alone.output(queue, k).tobytes()

@@ -62,6 +62,12 @@ class Check:
         return dataclasses.asdict(self)
 
 
+def faster_beyond_noise(trial: dict) -> bool:
+    """Whether a head-to-head trial (fusion.execute.measure.head_to_head) found its second
+    plan faster than its first by more than its null comparison's distance from 1."""
+    return trial["a_over_b"]["median"] > 1.0 + abs(trial["null"]["median"] - 1.0)
+
+
 class AdaptivePlan:
     """The auto plan of `graphs`, re-planned when observed times drift (module docstring)."""
 
@@ -179,8 +185,7 @@ class AdaptivePlan:
                             max_group=self.max_group)
         differs = self.groups_of(plan) != self.groups_of(self.plan)
         trial = self.trial(plan) if differs else None
-        changed = differs and (trial["a_over_b"]["median"]
-                               > 1.0 + abs(trial["null"]["median"] - 1.0))
+        changed = differs and faster_beyond_noise(trial)
         self.recalibrations.append(dict(
             window=len(self.history), seconds=time.perf_counter() - started,
             operators=len(alone), groups=len(groups), host_us=host, group_scale=model.group_scale,
