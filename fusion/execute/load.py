@@ -1,16 +1,21 @@
-"""A competing workload on an OpenCL device, in its own process: what recalibration is tested
-against (another application's kernels sharing the device).
+"""A competing workload, in its own processes: what recalibration is tested against.
 
     with competing_load("intel-cpu", kernel_ms=2.0):
         ...                                  # the device also runs the load's kernels
+    with competing_load("nvidia", kind="host"):
+        ...                                  # every host core is busy: launches cost more
 
-The child process opens the device, builds one arithmetic kernel sized to take about
-`kernel_ms` alone, and launches it back to back (waiting for each) until it is stopped. It
-says "ready" on stdout once its first kernel has run, so the caller knows the load is on.
+`kind="device"` (another application's kernels sharing the device): the child process opens
+the device, builds one arithmetic kernel sized to take about `kernel_ms` alone, and launches it
+back to back (waiting for each) until it is stopped. `kind="host"` (the application's other
+threads keeping the CPU busy, as on a phone): `processes` children (default: one per core)
+spin on the CPU, which makes every enqueue slower but not the device. Each child says "ready"
+on stdout once its load is on, so the caller knows.
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import subprocess
 import sys
@@ -52,18 +57,33 @@ def _serve(device_name: str, kernel_ms: float) -> None:
         queue.finish()
 
 
+def _spin() -> None:
+    print("ready", flush=True)
+    x = 0
+    while True:
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+
+
+KINDS = ("device", "host")
+
+
 @contextlib.contextmanager
-def competing_load(device_name: str, *, kernel_ms: float = 2.0, processes: int = 1,
-                   timeout_s: float = 60.0):
-    """Run `processes` loads on the device for the duration of the block."""
-    children = [subprocess.Popen([sys.executable, "-m", __name__, device_name, str(kernel_ms)],
-                                 stdout=subprocess.PIPE, text=True) for _ in range(processes)]
+def competing_load(device_name: str, *, kind: str = "device", kernel_ms: float = 2.0,
+                   processes: int | None = None, timeout_s: float = 60.0):
+    """Run `processes` loads of `kind` (module docstring) for the duration of the block."""
+    if kind not in KINDS:
+        raise ValueError(f"a competing load is one of {', '.join(KINDS)}, not {kind!r}")
+    if processes is None:
+        processes = 1 if kind == "device" else os.cpu_count() or 1
+    command = [sys.executable, "-m", __name__, kind, device_name, str(kernel_ms)]
+    children = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+                for _ in range(processes)]
     try:
         for child in children:
             started = select.select([child.stdout], [], [], timeout_s)[0]
             line = child.stdout.readline() if started else ""
             if line.strip() != "ready":
-                raise RuntimeError(f"the competing load on {device_name} did not start "
+                raise RuntimeError(f"the competing {kind} load did not start "
                                    f"(exit code {child.poll()})")
         yield children
     finally:
@@ -73,4 +93,7 @@ def competing_load(device_name: str, *, kernel_ms: float = 2.0, processes: int =
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1], float(sys.argv[2]))
+    if sys.argv[1] == "host":
+        _spin()
+    else:
+        _serve(sys.argv[2], float(sys.argv[3]))
