@@ -58,6 +58,20 @@ def test_a_second_profile_resumes_and_an_unfinished_sample_is_not_retried(profil
     assert rows[last["index"]]["us"] is None and "never finished" in rows[last["index"]]["why"]
 
 
+def test_a_larger_profile_extends_a_smaller_one(profiled):
+    import dataclasses
+    rows_before = prof._read_lines(profiled.directory / f"samples-{SETTINGS.tag()}.jsonl")
+    more = dataclasses.replace(SETTINGS, groups=SETTINGS.groups + 3)
+    assert more.tag() == SETTINGS.tag()
+    extended = prof.profile_device("intel-cpu", more, warm_seconds=0.05)
+    assert extended.measured_now == 3
+    rows = prof._read_lines(profiled.directory / f"samples-{more.tag()}.jsonl")
+    assert all(rows[i]["members"] == row["members"] for i, row in rows_before.items())
+    assert extended.report["samples"] == len(rows_before) + 3
+    smaller = prof.profile_device("intel-cpu", SETTINGS, warm_seconds=0.05)   # fits on its own
+    assert smaller.measured_now == 0 and smaller.report["samples"] == len(rows_before)
+
+
 def test_the_stored_model_is_found_for_the_device(profiled, cpu):
     model = prof.cached_model(cpu.devices[0])
     assert model is not None and model.known == profiled.model.known

@@ -155,7 +155,9 @@ class Settings:
     models: tuple[str, ...] = MODELS
 
     def tag(self) -> str:
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """Names the samples file. Not `groups`: the training set of more groups begins with
+        that of fewer (the same draws, in order), so a larger profile extends a smaller one."""
+        text = json.dumps(dict(dataclasses.asdict(self), groups=None), sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
@@ -331,7 +333,7 @@ def profile_device(device_name: str = "intel-cpu", settings: Settings = Settings
                 bar.update(1)
     if bar:
         bar.close()
-    rows = [done[i] for i in sorted(done)]
+    rows = [done[i] for i in range(len(entries)) if i in done]
     model = latency.fit(samples_of(rows), host_us=host_us)
     report = judge(rows, host_us)
     report.update(device=f"{device.name.strip()} ({device.platform.name.strip()}, driver "
