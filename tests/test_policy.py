@@ -6,7 +6,8 @@ import itertools
 
 from hypothesis import given, settings, strategies as st
 
-from fusion.plan.policy import EXACT_LIMIT, best_partition, partition_cost, schedule
+from fusion.plan.policy import (EXACT_LIMIT, best_partition, partition_cost, schedule,
+                               with_margin)
 
 
 def set_partitions(items):
@@ -45,6 +46,15 @@ def test_a_group_predicted_to_lose_is_never_chosen():
     chosen = best_partition("abcd", lambda g: 10.0 * len(g) + (1 if len(g) > 1 else 0),
                             lambda g: True)
     assert chosen == [(0,), (1,), (2,), (3,)]
+
+
+def test_a_saving_inside_the_margin_is_no_reason_to_fuse():
+    # the pair is predicted 5 % cheaper than its members one by one
+    cost = lambda g: 10.0 if len(g) == 1 else 19.0
+    assert best_partition("ab", cost, lambda g: True) == [(0, 1)]
+    assert best_partition("ab", with_margin(cost, 0.10), lambda g: True) == [(0,), (1,)]
+    assert best_partition("ab", with_margin(cost, 0.04), lambda g: True) == [(0, 1)]
+    assert with_margin(cost, 0.10)(("a",)) == 10.0
 
 
 def test_above_the_exact_limit_the_greedy_search_covers_every_item_once():

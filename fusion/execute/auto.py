@@ -3,7 +3,9 @@ latency model's predictions and the runtime planner's answer to "does this group
 
     groups, shifts, predicted_us = auto_groups(loaded, fuser, model)
 
-A group is allowed when the runtime's planner would put every member into the one fused launch
+A fused group must be predicted to save more than the model's typical error on groups it did
+not see (`LatencyModel.group_error`, the profile's held-out median; fusion.plan.policy.
+with_margin). A group is allowed when the runtime's planner would put every member into the one fused launch
 (barrier kernels agreeing on their work-group, program flags, device limits): a group the
 planner would split is never proposed, so what the policy predicts is what runs.
 """
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 
 from ..graph.schedule import levels
 from ..plan.latency import LatencyModel, OpFacts
-from ..plan.policy import schedule
+from ..plan.policy import schedule, with_margin
 from ..runtime.launcher import Fuser
 from .graphs import LoadedGraph
 from .profile import op_facts
@@ -57,6 +59,7 @@ def auto_groups(loaded: Sequence[LoadedGraph], fuser: Fuser, model: LatencyModel
     oracle = GroupOracle(loaded, fuser, model)
     per_model = [[[(g, i) for i in level] for level in levels(graph.graph)]
                  for g, graph in enumerate(loaded)]
-    launches, shifts, _ = schedule(per_model, oracle.cost, oracle.allowed,
+    cost = with_margin(oracle.cost, model.group_error)
+    launches, shifts, _ = schedule(per_model, cost, oracle.allowed,
                                    max_group=max_group, max_shift=max_shift)
     return launches, shifts, oracle

@@ -336,6 +336,7 @@ def profile_device(device_name: str = "intel-cpu", settings: Settings = Settings
     rows = [done[i] for i in range(len(entries)) if i in done]
     model = latency.fit(samples_of(rows), host_us=host_us)
     report = judge(rows, host_us)
+    model.group_error = report["held_out_groups"]["median_abs_error"] or 0.0
     report.update(device=f"{device.name.strip()} ({device.platform.name.strip()}, driver "
                          f"{device.driver_version})", settings=dataclasses.asdict(settings),
                   host_us=host_us, samples=len(rows),

@@ -113,6 +113,9 @@ class LatencyModel:
     # what recalibrated() corrects (class defaults: a model stored before it existed has none)
     group_scale = 1.0
     measured_groups: dict = {}
+    # the median relative error on fused groups the fit did not see (set by the profile from
+    # its held-out groups); the auto policy asks a fused group to save more than this
+    group_error = 0.0
 
     def __init__(self, *, alone, group, kinds: Sequence[str], known: dict[str, float],
                  host_us: float):
@@ -158,6 +161,7 @@ class LatencyModel:
         model = LatencyModel(alone=self._alone, group=self._group, kinds=self.kinds,
                              known={**self.known, **alone_us},
                              host_us=self.host_us if host_us is None else host_us)
+        model.group_error = self.group_error
         fused = [g for g in groups if len(g.ops) > 1]
         if fused:
             model.group_scale = statistics.median(

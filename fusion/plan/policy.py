@@ -17,6 +17,10 @@ a long one, instead of four copies of the slowest). It searches the shifts by co
 from lock step, each step's ready set partitioned by `best_partition`, and keeps lock step unless
 a shift is predicted to pay.
 
+`with_margin(cost, margin)` asks more of a fused group: its cost counts `1 + margin` times, so
+it is chosen only where it is predicted to save more than `margin` (a model's typical error)
+over the alternatives; a prediction inside the model's error is no reason to fuse.
+
 Pure Python: items are opaque (hashable); the caller's functions know what they are.
 """
 from __future__ import annotations
@@ -27,6 +31,13 @@ EXACT_LIMIT = 10
 
 Cost = Callable[[tuple], float]
 Allowed = Callable[[tuple], bool]
+
+
+def with_margin(cost: Cost, margin: float) -> Cost:
+    """`cost`, with every group of two or more items counted `1 + margin` times."""
+    if margin < 0:
+        raise ValueError(f"a margin is at least 0, not {margin}")
+    return lambda group: cost(group) * (1.0 + margin if len(group) > 1 else 1.0)
 
 
 def best_partition(items: Sequence[Hashable], cost: Cost, allowed: Allowed, *,
