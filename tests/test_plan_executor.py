@@ -84,3 +84,48 @@ def test_a_custom_policy_and_a_bad_one(cpu, queue, graphs):
         return [ready, ready]
     with pytest.raises(ValueError, match="runs twice"):
         compile_plan(cpu, queue, graphs[:1], policy=wrong)
+
+
+# -- memory reuse between node outputs (graphs.load(reuse=True)) -----------------------------
+
+BRANCHY = [("inception_v3", 75), ("squeezenet_v1", 47), ("resnet_v2", 64)]
+
+
+@pytest.mark.parametrize("policy", ["none", "all", "shuffled"])
+def test_reused_memory_gives_the_outputs_of_memory_of_its_own(cpu, queue, policy):
+    import random
+    graphs = [models.build(name, resolution) for name, resolution in BRANCHY]
+    chooser = random.Random(3)
+
+    def shuffled(ready):   # any grouping of a ready set, launched in any order
+        ready = list(ready)
+        chooser.shuffle(ready)
+        cuts = sorted(chooser.sample(range(1, len(ready)), k=min(2, len(ready) - 1))) \
+            if len(ready) > 1 else []
+        return [ready[a:b] for a, b in zip([0, *cuts], [*cuts, len(ready)])]
+    plan = compile_plan(cpu, queue, graphs, policy=shuffled if policy == "shuffled" else policy,
+                        seed=5)
+    memory = plan.memory()
+    assert memory["output_bytes"] < 0.75 * memory["output_bytes_without_reuse"], memory
+    xs = inputs(graphs, 4)
+    for k, x in enumerate(xs):
+        plan.upload(queue, k, x)
+    plan.replay(queue)
+    for k, (graph, x) in enumerate(zip(graphs, xs)):
+        own = load(cpu, queue, graph, np.random.default_rng(5 + k))   # one object per node
+        assert own.output_bytes()[0] == own.output_bytes()[1]
+        own.run(queue, x)
+        want = own.read(queue, graph.output.id)
+        assert plan.output(queue, k).tobytes() == want.tobytes(), (graph.name, policy)
+
+
+def test_an_overwritten_output_cannot_be_read(cpu, queue):
+    from fusion.errors import FusionError
+    graph = models.build("squeezenet_v1", 47)
+    loaded = load(cpu, queue, graph, np.random.default_rng(0), reuse=True)
+    assert loaded.overwritten and graph.output.id not in loaded.overwritten
+    loaded.run(queue, inputs([graph], 0)[0])
+    node = min(loaded.overwritten)
+    with pytest.raises(FusionError, match="shares its memory with a later node"):
+        loaded.read(queue, node)
+    loaded.read(queue, graph.output.id)

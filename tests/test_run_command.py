@@ -22,6 +22,7 @@ def test_run_two_models_writes_its_json_and_timeline(tmp_path):
     assert [m["name"] for m in result["models"]] == ["mobilenet_v2", "squeezenet_v1"]
     assert len(result["samples"]["planned"]) == 3
     assert result["fused_launches"] > 0
+    assert 0 < result["memory"]["output_bytes"] < result["memory"]["output_bytes_without_reuse"]
     nodes = [n for launch in result["launches"] for n in launch["nodes"]]
     assert len(nodes) == sum(m["nodes"] for m in result["models"])
     assert all(launch["measured_ms"] >= 0 for launch in result["launches"])

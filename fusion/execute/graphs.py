@@ -22,6 +22,7 @@ import numpy as np
 import pyopencl as cl
 
 from ..compiler.source import KernelSource
+from ..errors import FusionError
 from ..graph.graph import Graph
 from ..ops import device as operators
 from ..ops.reference import TENSOR_INPUT_NAMES
@@ -45,12 +46,22 @@ class LoadedNode:
 
 
 class LoadedGraph:
-    """A graph whose operators are built on one context, weights uploaded, inputs bound."""
+    """A graph whose operators are built on one context, weights uploaded, inputs bound.
+    `overwritten`: the nodes whose output memory a later node reuses (load(reuse=True)):
+    their outputs cannot be read after a run."""
 
-    def __init__(self, graph: Graph, nodes: list[LoadedNode], input_buffer: cl.Buffer):
+    def __init__(self, graph: Graph, nodes: list[LoadedNode], input_buffer: cl.Buffer,
+                 overwritten: frozenset[int] = frozenset()):
         self.graph = graph
         self.nodes = nodes
         self.input_buffer = input_buffer
+        self.overwritten = overwritten
+
+    def output_bytes(self) -> tuple[int, int]:
+        """Device memory of the nodes' outputs: (held, each memory object once; what one
+        object per node would hold)."""
+        held = {id(node.output): node.output.size for node in self.nodes}
+        return sum(held.values()), sum(node.output.size for node in self.nodes)
 
     @property
     def weights(self) -> list[dict]:
@@ -94,6 +105,11 @@ class LoadedGraph:
 
     def read(self, queue, node_id: int) -> np.ndarray:
         """A node's output copied back as an NCHW float32 array."""
+        if node_id in self.overwritten:
+            raise FusionError(f"{self.graph.name}: the output of node {node_id} "
+                              f"({self.graph.nodes[node_id].name}) shares its memory with a "
+                              "later node's (the graph was loaded with reuse=True): only "
+                              "outputs nothing later overwrites can be read")
         node = self.nodes[node_id]
         if node.output_layout == "buffer":
             host = np.empty(node.output_shape, np.float32)
@@ -145,12 +161,28 @@ def check_groups(graphs: Sequence[LoadedGraph], groups) -> None:
             raise ValueError(f"{loaded.graph.name}: the groups leave out nodes {missing}")
 
 
-def load(context, queue, graph: Graph, rng: np.random.Generator) -> LoadedGraph:
+def load(context, queue, graph: Graph, rng: np.random.Generator, *,
+         reuse: bool = False) -> LoadedGraph:
     """Build every node of `graph` on `context` with weights drawn from `rng` (in node order,
-    so one seed gives one set of weights) and bind each node's inputs to its producers."""
+    so one seed gives one set of weights) and bind each node's inputs to its producers.
+
+    reuse: a node's output takes the memory of an earlier output where that is safe in every
+    order of launches that respects the graph's dependencies (see `_reusable`), so any plan of
+    the loaded graph — each node alone, ready sets fused, any grouping of independent nodes —
+    may run on it; memory objects of one kind and size are shared. The graph's output is never
+    overwritten."""
     nodes: list[LoadedNode] = []
     input_buffer = None
+    ancestors: list[frozenset[int]] = []
+    consumers: dict[int, list[int]] = {node.id: [] for node in graph.nodes}
     for node in graph.nodes:
+        for producer in node.inputs:
+            consumers[producer].append(node.id)
+    holders: dict[int, list[int]] = {}     # id(memory object) -> the nodes that wrote it
+    objects: dict[int, tuple] = {}         # id(memory object) -> (memory, its kind)
+    overwritten: set[int] = set()
+    for node in graph.nodes:
+        ancestors.append(frozenset().union(*(ancestors[j] | {j} for j in node.inputs)))
         op = operators.make(context, queue, node.kind, rng, **node.shape)
         if tuple(op.output_shapes[0]) != node.output_shape:
             raise ValueError(f"{graph.name}: {node.name}: the graph says {node.output_shape}, "
@@ -165,11 +197,44 @@ def load(context, queue, graph: Graph, rng: np.random.Generator) -> LoadedGraph:
                 args[position] = nodes[producer].output
         else:
             input_buffer = args[op.tensor_inputs[0]]
+        output = op.outputs[0]
+        if reuse:
+            kind = _memory_kind(output)
+            shared = _reusable(objects, holders, consumers, ancestors[node.id], kind)
+            if shared is not None:
+                position = next(k for k, arg in enumerate(args) if arg is output)
+                output.release()
+                output = args[position] = shared
+                overwritten.update(holders[id(shared)])
+            objects[id(output)] = (output, kind)
+            holders.setdefault(id(output), []).append(node.id)
         built = op.build()
         built.set_args(*args)
         weights = {name: value for name, value in op.inputs.items()
                    if name not in TENSOR_INPUT_NAMES}
-        nodes.append(LoadedNode(op.kernel, op.global_size, op.local_size, args, op.outputs[0],
+        nodes.append(LoadedNode(op.kernel, op.global_size, op.local_size, args, output,
                                 op.output_layouts[0], tuple(op.output_shapes[0]), weights, built,
                                 op.flops))
-    return LoadedGraph(graph, nodes, input_buffer)
+    return LoadedGraph(graph, nodes, input_buffer, frozenset(overwritten))
+
+
+def _memory_kind(memory: cl.MemoryObject) -> tuple:
+    if isinstance(memory, cl.Image):
+        return ("image", memory.get_image_info(cl.image_info.WIDTH),
+                memory.get_image_info(cl.image_info.HEIGHT), memory.get_info(cl.mem_info.FLAGS),
+                str(memory.get_image_info(cl.image_info.FORMAT)))
+    return ("buffer", memory.size, memory.get_info(cl.mem_info.FLAGS))
+
+
+def _reusable(objects: dict[int, tuple], holders: dict[int, list[int]],
+              consumers: dict[int, list[int]], before: frozenset[int], kind: tuple):
+    """An earlier output's memory the next node may write instead of a fresh one of `kind`: of
+    the same kind, and every node that wrote it is dead before the next node in every
+    dependency order — each has readers, and all of them are ancestors of the next node
+    (`before`), so they have run before it starts (an in-order queue), in whatever launch or
+    fused group. A node with no readers (the graph's output) keeps its memory."""
+    for key, (memory, memory_kind) in objects.items():
+        if memory_kind == kind and all(consumers[w] and all(c in before for c in consumers[w])
+                                       for w in holders[key]):
+            return memory
+    return None

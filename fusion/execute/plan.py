@@ -6,7 +6,8 @@
     plan.replay(queue)                   # every launch of every model, nothing re-bound
     y0 = plan.output(queue, 0)
 
-Compiling loads every graph (weights drawn from one seed per model, uploaded), walks the
+Compiling loads every graph (weights drawn from one seed per model, uploaded; node outputs share
+memory where their lifetimes allow in any schedule), walks the
 models' ready sets in lock step (fusion.graph.ready_sets), lets the policy group each ready set
 into launches, and for every group of more than one node generates, builds and binds the fused
 kernel once (Fuser.fuse(...).bind(...): the runtime's planner may still run a member on its
@@ -84,6 +85,12 @@ class Plan:
         loaded = self.graphs[model]
         return loaded.read(queue, loaded.graph.output.id)
 
+    def memory(self) -> dict:
+        """Bytes of the models' node outputs: held (memory reused where lifetimes allow, see
+        graphs.load) and what one object per node would hold."""
+        held, one_each = (sum(column) for column in zip(*(g.output_bytes() for g in self.graphs)))
+        return dict(output_bytes=held, output_bytes_without_reuse=one_each)
+
     @property
     def fused_launches(self) -> int:
         return sum(launch.fused for launch in self.launches)
@@ -127,14 +134,17 @@ def _groups(policy: str | Policy, ready: Sequence[NodeRef]) -> list[list[NodeRef
 def compile_plan(context: cl.Context, queue: cl.CommandQueue, graphs: Sequence[Graph], *,
                  policy: str | Policy = "all", fuser: Fuser | None = None, seed: int = 0,
                  loaded: Sequence[LoadedGraph] | None = None,
-                 latency: LatencyModel | None = None, max_group: int = 6) -> Plan:
+                 latency: LatencyModel | None = None, max_group: int = 6,
+                 reuse: bool = True) -> Plan:
     """Load the graphs (model k's weights from seed + k; or give them `loaded`), group every
     ready set by the policy, build and bind every fused kernel: a Plan to replay. The auto
     policy predicts with `latency` (default: the device's profile, fusion.execute.profile;
-    FusionError when it has none)."""
+    FusionError when it has none). `reuse`: the graphs it loads share memory between node
+    outputs where that is safe in every dependency order (graphs.load), so only the models'
+    outputs can be read after a replay."""
     started = time.perf_counter()
     if loaded is None:
-        loaded = [load(context, queue, graph, np.random.default_rng(seed + k))
+        loaded = [load(context, queue, graph, np.random.default_rng(seed + k), reuse=reuse)
                   for k, graph in enumerate(graphs)]
     fuser = fuser or Fuser(context)
     shifts, predict = None, None
