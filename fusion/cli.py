@@ -184,7 +184,7 @@ def command_run(args) -> int:
     if args.json:
         write_outputs([(args.json, "")], [])  # refuse an unwritable path before the work
     result = run_scenario(args.models, device_name=args.device, resolution=args.resolution,
-                          policy=args.policy, rounds=args.rounds,
+                          policy=args.policy, rounds=args.rounds, adapt=args.adapt,
                           progress=_progress_bar(False))
     print(table(result))
     _write_result(result, args.json, args.timeline, draw_timeline)
@@ -306,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default; profiles the device first if it has no model); all: every "
                           "ready set fused, models in lock step; none: every node alone")
     run.add_argument("--rounds", type=positive_int, default=20, help="alternating rounds")
+    run.add_argument("--adapt", type=positive_int, default=0, metavar="WINDOWS",
+                     help="then run the auto plan for WINDOWS windows, re-measured and "
+                          "re-planned when its times drift from the model's (auto only)")
     run.add_argument("--json", help="write the result (device, settings, raw samples, launches)")
     run.add_argument("--timeline", help="draw the planned launches over time (PNG)")
     run.set_defaults(run=command_run)

@@ -113,7 +113,8 @@ def test_run_uses_the_stored_model_by_default(profiled, cache, tmp_path):
     import sys
     done = subprocess.run(
         [sys.executable, "-m", "fusion", "run", "mobilenet_v2", "mobilenet_v2", "--resolution",
-         "48", "--rounds", "2", "--json", "out.json"], cwd=tmp_path, capture_output=True,
+         "48", "--rounds", "2", "--adapt", "4", "--json", "out.json"], cwd=tmp_path,
+        capture_output=True,
         text=True, timeout=600, env=dict(os.environ, PARALLEL_FUSION_CACHE=str(cache)))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "profiling it first" not in done.stderr      # the stored model was found
@@ -121,6 +122,9 @@ def test_run_uses_the_stored_model_by_default(profiled, cache, tmp_path):
     assert result["policy"] == "auto" and result["outputs_bit_identical"] is True
     assert len(result["shifts"]) == 2
     assert all(launch["predicted_ms"] > 0 for launch in result["launches"])
+    adaptive = result["adaptive"]                      # --adapt: the windows that followed
+    assert len(adaptive["windows"]) == 4 and adaptive["outputs_bit_identical"] is True
+    assert "adaptive: 4 windows" in done.stdout
 
 
 # -- recalibration (fusion.execute.adapt) ------------------------------------------------------

@@ -35,3 +35,11 @@ def test_run_refuses_an_unknown_model(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "unknown model(s) alexnet" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_adapting_needs_the_auto_policy(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "fusion", "run", "squeezenet_v1", "--policy",
+                           "all", "--adapt", "3"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    assert "needs the auto policy" in done.stderr and "Traceback" not in done.stderr

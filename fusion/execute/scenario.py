@@ -20,8 +20,10 @@ import warnings
 import numpy as np
 import pyopencl as cl
 
+from ..errors import FusionError
 from ..plan.latency import LatencyModel
 from ..runtime import Fuser, FusionWarning, platform_context
+from .adapt import AdaptivePlan
 from .measure import alternating, busy, choose_iterations, ratios, summary, warm_up
 from .plan import Plan, compile_plan
 from .profile import cached_model, model_graph, profile_device
@@ -71,11 +73,16 @@ def _model_latency(plan: Plan, spans) -> list[float]:
 def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolution: int | None = None,
                  policy: str = "all", rounds: int = 20, seed: int = 0,
                  sample_seconds: float = 0.05, latency: LatencyModel | None = None,
-                 warm_seconds: float = 2.0,
+                 warm_seconds: float = 2.0, adapt: int = 0,
                  progress=None) -> dict:
     """Run the models together planned by `policy` and sequentially (see the module
     docstring). Under "auto" without `latency`, the device's stored model is used, and a
-    device without one is profiled first (fusion.execute.profile, default settings)."""
+    device without one is profiled first (fusion.execute.profile, default settings).
+    `adapt` (auto only): then run the auto plan for that many windows through an
+    AdaptivePlan (fusion.execute.adapt: re-measured and re-planned on lasting drift) and
+    check the outputs of the plan it ends with."""
+    if adapt and policy != "auto":
+        raise FusionError("adapting a plan (--adapt) needs the auto policy")
     context = platform_context(device_name)  # FusionError naming what was found, if none
     device = context.devices[0]
     if policy == "auto" and latency is None:
@@ -119,6 +126,8 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
         # each model alone, bound once: its own launches of the sequential plan, back to back
         own = [i for i, launch in enumerate(sequential.launches) if launch.nodes[0][0] == k]
         alone_ms.append(sum(seq_profile.spans[i][1] - seq_profile.spans[i][0] for i in own))
+    adaptive = _adapt(context, queue, graphs, planned, sequential, latency, fuser, seed,
+                      adapt) if adapt else None
     launches = []
     for row, (start, end) in zip(planned.schedule(), plan_profile.spans):
         predicted = row.pop("predicted_us")
@@ -132,17 +141,36 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
                      alone_device_ms=alone_ms[k], planned_latency_ms=plan_latency[k],
                      outputs_bit_identical=identical[k]) for k, g in enumerate(graphs)],
         policy=policy, rounds=rounds, iterations_per_sample=iterations, seed=seed,
-        outputs_bit_identical=all(identical),
+        outputs_bit_identical=all(identical) and (adaptive is None
+                                                  or adaptive["outputs_bit_identical"]),
         sequential_ms=summary(samples["sequential"])["median"] * 1e3,
         planned_ms=summary(samples["planned"])["median"] * 1e3,
         throughput_ratio=throughput, null_ratio=null,
         sequential_launches=len(sequential.launches), planned_launches=len(planned.launches),
         fused_launches=planned.fused_launches, shifts=list(planned.shifts),
-        compile_seconds=planned.compile_seconds, memory=planned.memory(),
+        compile_seconds=planned.compile_seconds, memory=planned.memory(), adaptive=adaptive,
         samples={name: [s * 1e3 for s in values] for name, values in samples.items()},
         launches=launches, notes=notes,
         warm_seconds=warm_seconds,
         timeline=dict(sequential=seq_profile.spans, planned=plan_profile.spans))
+
+
+def _adapt(context, queue, graphs, planned: Plan, sequential: Plan, latency, fuser, seed: int,
+           windows: int) -> dict:
+    """`windows` windows of the auto plan through an AdaptivePlan on the planned graphs, and
+    whether the plan it ends with still gives the sequential plan's outputs."""
+    adaptive = AdaptivePlan(context, queue, graphs, latency=latency, fuser=fuser, seed=seed,
+                            loaded=planned.graphs)
+    checks = [adaptive.step() for _ in range(windows)]
+    adaptive.plan.replay(queue)   # the inputs are the ones uploaded above: same graphs
+    sequential.replay(queue)
+    identical = all(adaptive.plan.output(queue, k).tobytes()
+                    == sequential.output(queue, k).tobytes() for k in range(len(graphs)))
+    return dict(windows=[check.as_dict() for check in checks],
+                recalibrations=adaptive.recalibrations,
+                plan_changed=any(check.plan_changed for check in checks),
+                final_launches=len(adaptive.plan.launches),
+                outputs_bit_identical=identical)
 
 
 def table(result: dict) -> str:
@@ -163,6 +191,13 @@ def table(result: dict) -> str:
               f"{result['compile_seconds']:.2f} s",
               f"node outputs: {result['memory']['output_bytes'] / 2**20:.1f} MiB (one object "
               f"per node: {result['memory']['output_bytes_without_reuse'] / 2**20:.1f} MiB)"]
+    adaptive = result.get("adaptive")
+    if adaptive:
+        lines.append(f"adaptive: {len(adaptive['windows'])} windows, "
+                     f"{len(adaptive['recalibrations'])} recalibration(s), plan changed: "
+                     f"{'yes' if adaptive['plan_changed'] else 'no'}, "
+                     f"{adaptive['final_launches']} launches, outputs bit-identical: "
+                     f"{'yes' if adaptive['outputs_bit_identical'] else 'NO'}")
     lines += [f"note: {note}" for note in result["notes"]]
     return "\n".join(lines)
 
