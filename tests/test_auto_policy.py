@@ -72,6 +72,37 @@ def test_a_larger_profile_extends_a_smaller_one(profiled):
     assert smaller.measured_now == 0 and smaller.report["samples"] == len(rows_before)
 
 
+def test_a_device_fault_while_measuring_reopens_the_device_and_goes_on(profiled, monkeypatch,
+                                                                      capsys):
+    import dataclasses
+    import pyopencl as cl
+    real, calls = prof.stream_us, []
+
+    def faulting(queue, launch_calls, **kwargs):   # the first sample measured faults
+        calls.append(1)
+        if len(calls) == 1:
+            raise cl.RuntimeError("clFinish failed: INVALID_COMMAND_QUEUE")
+        return real(queue, launch_calls, **kwargs)
+    monkeypatch.setattr(prof, "stream_us", faulting)
+    more = dataclasses.replace(SETTINGS, groups=SETTINGS.groups + 6)
+    before = prof._read_lines(profiled.directory / f"samples-{more.tag()}.jsonl")
+    result = prof.profile_device("intel-cpu", more, warm_seconds=0.05)
+    rows = prof._read_lines(profiled.directory / f"samples-{more.tag()}.jsonl")
+    failed = [i for i in rows if i not in before and rows[i]["us"] is None]
+    assert len(failed) == 1 and "never finished" in rows[failed[0]]["why"]
+    assert result.measured_now == len(rows) - len(before) - 1
+    assert "INVALID_COMMAND_QUEUE" in capsys.readouterr().err
+
+    calls.clear()                               # a fault on every sample: at most 2 restarts
+    monkeypatch.setattr(prof, "stream_us", lambda *a, **k: (_ for _ in ()).throw(
+        cl.RuntimeError("clFinish failed: INVALID_COMMAND_QUEUE")))
+    with pytest.raises(prof.SampleFailed, match="run the profile again"):
+        prof.profile_device("intel-cpu", dataclasses.replace(SETTINGS, groups=SETTINGS.groups + 12),
+                            warm_seconds=0.05)
+    rows_after = prof._read_lines(profiled.directory / f"samples-{more.tag()}.jsonl")
+    assert sum(1 for i in rows_after if i not in rows) == 3   # each attempt lost one sample
+
+
 def test_the_stored_model_is_found_for_the_device(profiled, cpu):
     model = prof.cached_model(cpu.devices[0])
     assert model is not None and model.known == profiled.model.known
@@ -165,7 +196,7 @@ def test_a_competing_load_is_noticed_measured_and_judged(profiled, cpu):
     before = dict(adaptive.model.known)
     for _ in range(3):
         adaptive.step()                                  # settles the bias on the idle device
-    with competing_load("intel-cpu", kernel_ms=2.0):
+    with competing_load("intel-cpu", kernel_ms=2.0, processes=2):   # 2 loads: > 2x slower
         checks = [adaptive.step() for _ in range(adaptive.patience + 2)]
     drifted = [check for check in checks if check.drift > adaptive.threshold]
     assert len(drifted) >= adaptive.patience, [c.drift for c in checks]

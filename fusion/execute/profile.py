@@ -265,10 +265,38 @@ def samples_of(rows) -> list[Sample]:
             for row in rows if row.get("us")]
 
 
+class SampleFailed(DeviceError):
+    """The device failed while one sample was measured (its journal line says it began)."""
+
+    def __init__(self, message: str, measured: int):
+        super().__init__(message)
+        self.measured = measured
+
+
 def profile_device(device_name: str = "intel-cpu", settings: Settings = Settings(), *,
                    progress: Callable | None = None, fresh: bool = False,
-                   warm_seconds: float = 2.0) -> ProfileResult:
-    """Measure what the cache lacks, fit, judge, store; see the module docstring."""
+                   warm_seconds: float = 2.0, restarts: int = 2) -> ProfileResult:
+    """Measure what the cache lacks, fit, judge, store; see the module docstring. When the
+    device fails while measuring a sample (a driver's fault on one fused launch can leave the
+    queue unusable), the device is opened again and the profile resumes without that sample,
+    at most `restarts` times; then the SampleFailed (a DeviceError) is raised."""
+    measured, attempt = 0, 0
+    while True:
+        try:
+            result = _profile(device_name, settings, progress=progress,
+                              fresh=fresh and attempt == 0, warm_seconds=warm_seconds)
+            return dataclasses.replace(result, measured_now=result.measured_now + measured)
+        except SampleFailed as failure:
+            measured += failure.measured
+            attempt += 1
+            if attempt > restarts:
+                raise
+            print(f"{failure}\n(the device is opened again and the profile goes on without "
+                  f"it: restart {attempt} of {restarts})", file=sys.stderr)
+
+
+def _profile(device_name: str, settings: Settings, *, progress: Callable | None, fresh: bool,
+             warm_seconds: float) -> ProfileResult:
     context = platform_context(device_name)
     device = context.devices[0]
     directory = cache_dir(device)
@@ -323,8 +351,9 @@ def profile_device(device_name: str = "intel-cpu", settings: Settings = Settings
             except cl.Error as error:
                 names = ", ".join(f"{graphs[g].graph.name}.{graphs[g].graph.nodes[i].name}"
                                   for g, i in members)
-                raise DeviceError(f"the device failed while measuring sample {index} ({names}): "
-                                  f"{error}; run the profile again to go on without it") from None
+                raise SampleFailed(f"the device failed while measuring sample {index} ({names}): "
+                                   f"{error}; run the profile again to go on without it",
+                                   measured_now) from None
             journal.write(json.dumps(row) + "\n")
             journal.flush()
             done[index] = row
