@@ -202,9 +202,9 @@ def load(context, queue, graph: Graph, rng: np.random.Generator, *,
             kind = _memory_kind(output)
             shared = _reusable(objects, holders, consumers, ancestors[node.id], kind)
             if shared is not None:
-                position = next(k for k, arg in enumerate(args) if arg is output)
+                args = [shared if arg is output else arg for arg in args]
                 output.release()
-                output = args[position] = shared
+                output = shared
                 overwritten.update(holders[id(shared)])
             objects[id(output)] = (output, kind)
             holders.setdefault(id(output), []).append(node.id)
