@@ -6,7 +6,7 @@ import itertools
 
 from hypothesis import given, settings, strategies as st
 
-from fusion.plan.policy import (EXACT_LIMIT, best_partition, partition_cost, schedule,
+from fusion.plan.policy import (EXACT_LIMIT, align, best_partition, partition_cost, schedule,
                                with_margin)
 
 
@@ -92,3 +92,26 @@ def test_schedule_shifts_a_model_when_mixing_layers_pays():
         assert order == [level[0] for level in model]
     lock_step = sum(cost(tuple(x[0] for x in pair)) for pair in zip(a, b))
     assert total < lock_step
+
+
+def test_an_alignment_pairs_long_steps_that_no_constant_shift_can():
+    # model a: long, short, short, long; model b: long, long. Fused, a launch costs its
+    # longest member. Lock step or any constant shift pairs a long step with a short one.
+    duration = {"a0": 10, "a1": 1, "a2": 1, "a3": 10, "b0": 10, "b1": 10}
+    cost = lambda group: max(duration[item] for item in group)
+    levels = [[["a0"], ["a1"], ["a2"], ["a3"]], [["b0"], ["b1"]]]
+    launches, shifts, predicted = schedule(levels, cost, lambda g: True)
+    assert predicted == 22 and launches == [["a0", "b0"], ["a1"], ["a2"], ["a3", "b1"]]
+    assert shifts == (0, 0)
+    # every model's steps stay in order, each step holds at most one of each model's
+    steps = align(levels, lambda item: duration[item])
+    assert [item for step in steps for item in step if item[0] == "a"] == ["a0", "a1", "a2", "a3"]
+    assert all(sum(item[0] == "b" for item in step) <= 1 for step in steps)
+
+
+def test_identical_models_stay_in_lock_step():
+    duration = {f"{m}{k}": d for m in "ab" for k, d in enumerate([3, 1, 4, 1, 5])}
+    cost = lambda group: max(duration[item] for item in group) + 0.5   # a launch's overhead
+    levels = [[[f"{m}{k}"] for k in range(5)] for m in "ab"]
+    launches, shifts, predicted = schedule(levels, cost, lambda g: True)
+    assert launches == [[f"a{k}", f"b{k}"] for k in range(5)] and shifts == (0, 0)

@@ -15,7 +15,10 @@ survives only where it is predicted to beat splitting it.
 late, so that a fused launch can hold different layers of different models (a short kernel beside
 a long one, instead of four copies of the slowest). It searches the shifts by coordinate descent
 from lock step, each step's ready set partitioned by `best_partition`, and keeps lock step unless
-a shift is predicted to pay.
+a shift is predicted to pay. Against the best constant shifts it also tries `align`: the
+models' steps aligned by dynamic programming (a shift that may change along the way, so that a
+long step of one model meets a long step of the other wherever they are), judged by the same
+predicted cost; the cheaper of the two is kept.
 
 `with_margin(cost, margin)` asks more of a fused group: its cost counts `1 + margin` times, so
 it is chosen only where it is predicted to save more than `margin` (a model's typical error)
@@ -25,6 +28,7 @@ Pure Python: items are opaque (hashable); the caller's functions know what they 
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Sequence
 
 EXACT_LIMIT = 10
@@ -144,5 +148,64 @@ def schedule(levels: Sequence[Sequence[Sequence[Hashable]]], cost: Cost, allowed
                     best, shifts, improved = value, trial, True
         if not improved:
             break
-    launches = [group for ready in steps(shifts) if ready for group in step_plan(ready)[1]]
+    chosen = [ready for ready in steps(shifts) if ready]
+    if len(levels) > 1:   # against constant shifts: the alignment of the models' steps
+        aligned = align(levels, lambda item: cost((item,)))
+        value = sum(step_plan(ready)[0] for ready in aligned)
+        if value < best - 1e-9:
+            best, chosen = value, aligned
+            shifts = [next(k for k, ready in enumerate(aligned) if set(lv[0]) <= set(ready))
+                      if lv else 0 for lv in levels]
+    launches = [group for ready in chosen for group in step_plan(ready)[1]]
     return launches, tuple(shifts), best
+
+
+def align(levels: Sequence[Sequence[Sequence[Hashable]]],
+          alone: Callable[[Hashable], float]) -> list[list[Hashable]]:
+    """Steps for several models that let any step of one model share a launch with any step
+    of another, in order (a shift that changes along the way, which constant shifts cannot
+    express): the models aligned one after another (progressive pairwise alignment, dynamic
+    programming over both models' steps), where a step costs its slowest item alone (`alone`)
+    — what a fused launch would cost if fusion were free. Each step holds at most one step of
+    each model, and every model's steps stay in order."""
+    merged = [list(level) for level in levels[0]]
+    for other in levels[1:]:
+        merged = _align_two(merged, [list(level) for level in other], alone)
+    return merged
+
+
+def _align_two(a: list[list], b: list[list], alone: Callable) -> list[list]:
+    cost_a = [max(alone(item) for item in step) for step in a]
+    cost_b = [max(alone(item) for item in step) for step in b]
+    la, lb = len(a), len(b)
+    best = [[math.inf] * (lb + 1) for _ in range(la + 1)]
+    move = [[None] * (lb + 1) for _ in range(la + 1)]
+    best[0][0] = 0.0
+    for i in range(la + 1):
+        for j in range(lb + 1):
+            here = best[i][j]
+            if here == math.inf:
+                continue
+            options = []
+            if i < la and j < lb:   # first: on a tie, steps share a launch
+                options.append((i + 1, j + 1, max(cost_a[i], cost_b[j]), "ab"))
+            if i < la:
+                options.append((i + 1, j, cost_a[i], "a"))
+            if j < lb:
+                options.append((i, j + 1, cost_b[j], "b"))
+            for ni, nj, step_cost, kind in options:
+                if here + step_cost < best[ni][nj] - 1e-12:
+                    best[ni][nj], move[ni][nj] = here + step_cost, kind
+    merged, i, j = [], la, lb
+    while i or j:
+        kind = move[i][j]
+        if kind == "ab":
+            merged.append(a[i - 1] + b[j - 1])
+            i, j = i - 1, j - 1
+        elif kind == "a":
+            merged.append(a[i - 1])
+            i -= 1
+        else:
+            merged.append(b[j - 1])
+            j -= 1
+    return merged[::-1]
