@@ -28,10 +28,12 @@ Pure Python: items are opaque (hashable); the caller's functions know what they 
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Hashable, Sequence
 
 EXACT_LIMIT = 10
+ALIGN_ORDERS_LIMIT = 4      # models whose every order is tried by the alignment
 
 Cost = Callable[[tuple], float]
 Allowed = Callable[[tuple], bool]
@@ -149,8 +151,12 @@ def schedule(levels: Sequence[Sequence[Sequence[Hashable]]], cost: Cost, allowed
         if not improved:
             break
     chosen = [ready for ready in steps(shifts) if ready]
-    if len(levels) > 1:   # against constant shifts: the alignment of the models' steps
-        aligned = align(levels, lambda item: cost((item,)))
+    # against constant shifts: the alignment of the models' steps, the models taken in every
+    # order (up to ALIGN_ORDERS_LIMIT models; the progressive alignment depends on it)
+    orders = (itertools.permutations(range(len(levels)))
+              if 1 < len(levels) <= ALIGN_ORDERS_LIMIT else [range(len(levels))] * (len(levels) > 1))
+    for order in orders:
+        aligned = align([levels[m] for m in order], lambda item: cost((item,)))
         value = sum(step_plan(ready)[0] for ready in aligned)
         if value < best - 1e-9:
             best, chosen = value, aligned
