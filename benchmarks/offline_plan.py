@@ -1,0 +1,63 @@
+"""The auto policy's plan for a device, planned here from that device's stored profile samples
+(no run on it): what a change to the policy would choose there, and its predicted cost.
+
+    python -m benchmarks.offline_plan SAMPLES.jsonl --host-us 7.6 \\
+        --models mobilenet_v2,squeezenet_v1,deeplab_v3 [--resolution N] [--margin 0.055]
+
+Fits the latency model from the samples (as `python -m fusion profile` does), loads the models
+on this machine's default device (only for their launches and the runtime planner's "does
+this group fuse whole?"; device limits are this device's), and prints the auto plan with the
+models' steps aligned (the policy) and with constant shifts only: launches, fused launches,
+shifts, predicted ms per inference.
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import warnings
+
+import numpy as np
+
+from fusion.execute import profile as prof
+from fusion.execute.auto import auto_groups
+from fusion.execute.graphs import load
+from fusion.plan import latency, policy
+from fusion.runtime import Fuser, platform_context
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("samples")
+    parser.add_argument("--host-us", type=float, required=True,
+                        help="the device's host enqueue (the profile's report says it)")
+    parser.add_argument("--models", default="mobilenet_v2,squeezenet_v1,deeplab_v3")
+    parser.add_argument("--resolution", type=int)
+    parser.add_argument("--margin", type=float, default=0.0,
+                        help="the model's group_error (the profile's held-out median error)")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    rows = prof._read_lines(pathlib.Path(args.samples))
+    model = latency.fit(prof.samples_of(rows[i] for i in sorted(rows)), host_us=args.host_us)
+    model.group_error = args.margin
+    import pyopencl as cl
+    context = platform_context("intel-cpu")
+    queue = cl.CommandQueue(context)
+    loaded = [load(context, queue, prof.model_graph(name, args.resolution),
+                   np.random.default_rng(k)) for k, name in enumerate(args.models.split(","))]
+    fuser = Fuser(context)
+    aligned = policy.align
+    for label, align in (("aligned or shifted (the policy)", aligned),
+                         ("constant shifts only", lambda levels, alone: [
+                             list(level) for model_levels in levels for level in model_levels])):
+        policy.align = align   # the "shifts only" stand-in is never cheaper than lock step
+        launches, shifts, oracle = auto_groups(loaded, fuser, model)
+        predicted = sum(oracle.cost(tuple(launch)) for launch in launches) / 1e3
+        print(f"{label:32} {len(launches)} launches ({sum(len(l) > 1 for l in launches)} "
+              f"fused), shifts {shifts}, predicted {predicted:.3f} ms")
+    policy.align = aligned
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
