@@ -26,6 +26,11 @@ def test_run_two_models_writes_its_json_and_timeline(tmp_path):
     nodes = [n for launch in result["launches"] for n in launch["nodes"]]
     assert len(nodes) == sum(m["nodes"] for m in result["models"])
     assert all(launch["measured_ms"] >= 0 for launch in result["launches"])
+    sys.path.insert(0, ROOT)
+    from benchmarks.grouping_bounds import bounds     # what limits it: reads this JSON
+    b = bounds(result)
+    assert 0 < b["slowest_model_ms"] <= b["any_alignment_bound_ms"] + 1e-9
+    assert b["any_alignment_bound_ms"] <= b["grouping_bound_ms"] + 1e-9   # lock step is one
     assert (tmp_path / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "throughput ratio (sequential / planned)" in done.stdout
 
