@@ -91,3 +91,30 @@ def test_oclgrind_catches_a_race_inside_a_fused_kernel(grind):
     fusers["groups"].fuse([kernel, kernel])(queue, [((16,), (8,), [b]) for b in buffers])
     queue.finish()
     assert "data race" in log.new_reports()
+
+
+def test_a_planned_replay_with_reused_memory_is_clean(grind):
+    # two SqueezeNets, every ready set fused, node outputs sharing memory: no report, and the
+    # outputs of one object per node, run alone, on the same simulator
+    import numpy as np
+    import pyopencl as cl
+    from fusion import graph as models
+    from fusion.execute.graphs import load
+    from fusion.execute.plan import compile_plan
+    context, log, _ = grind
+    queue = cl.CommandQueue(context)
+    graphs = [models.build("squeezenet_v1", 31), models.build("squeezenet_v1", 31)]
+    plan = compile_plan(context, queue, graphs, policy="all", seed=1)
+    assert plan.fused_launches > 0
+    assert plan.memory()["output_bytes"] < plan.memory()["output_bytes_without_reuse"]
+    rng = np.random.default_rng(0)
+    xs = [rng.uniform(-1, 1, g.input_shape).astype(np.float32) for g in graphs]
+    for k, x in enumerate(xs):
+        plan.upload(queue, k, x)
+    plan.replay(queue)
+    queue.finish()
+    reports = log.new_reports()
+    assert reports == "", f"Oclgrind reported:\n{reports}"
+    own = load(context, queue, graphs[1], np.random.default_rng(2))
+    own.run(queue, xs[1])
+    assert plan.output(queue, 1).tobytes() == own.read(queue, graphs[1].output.id).tobytes()
