@@ -55,7 +55,7 @@ def run(args) -> dict:
     history = windows("idle", args.idle)
     idle_plan = adaptive.plan
     with competing_load(args.device, kind=args.load, kernel_ms=args.load_kernel_ms,
-                        processes=args.load_processes):
+                        processes=args.load_processes, context=context):
         history += windows("loaded", args.loaded)
         under_load = head_to_head(queue, idle_plan.replay, adaptive.plan.replay,
                                   rounds=args.rounds, sample_seconds=args.sample_seconds)
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     parser.add_argument("--resolution", type=int)
     parser.add_argument("--idle", type=int, default=8, help="windows before and after the load")
     parser.add_argument("--loaded", type=int, default=10, help="windows under the load")
-    parser.add_argument("--load", choices=("device", "host"), default="device")
+    parser.add_argument("--load", choices=("device", "host", "queue"), default="device")
     parser.add_argument("--load-kernel-ms", type=float, default=2.0)
     parser.add_argument("--load-processes", type=int,
                         help="default: 1 for a device load, one per core for a host load")

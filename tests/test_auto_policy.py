@@ -221,3 +221,16 @@ def test_a_competing_load_is_noticed_measured_and_judged(profiled, cpu):
     alone.replay(queue)
     for k in range(len(graphs)):
         assert adaptive.plan.output(queue, k).tobytes() == alone.output(queue, k).tobytes()
+
+
+def test_a_queue_load_runs_beside_the_caller_in_its_own_context(cpu):
+    from fusion.execute.load import competing_load
+    with pytest.raises(ValueError, match="needs the context"):
+        with competing_load("intel-cpu", kind="queue"):
+            pass
+    with pytest.raises(ValueError, match="one of device, host, queue"):
+        with competing_load("intel-cpu", kind="gpu"):
+            pass
+    with competing_load("intel-cpu", kind="queue", context=cpu, kernel_ms=1.0) as threads:
+        assert all(thread.is_alive() for thread in threads)
+    assert not any(thread.is_alive() for thread in threads)
