@@ -22,7 +22,7 @@ import numpy as np
 from fusion.execute import profile as prof
 from fusion.execute.auto import auto_groups
 from fusion.execute.graphs import load
-from fusion.plan import latency, policy
+from fusion.plan import latency
 from fusion.runtime import Fuser, platform_context
 
 
@@ -46,16 +46,12 @@ def main(argv=None) -> int:
     loaded = [load(context, queue, prof.model_graph(name, args.resolution),
                    np.random.default_rng(k)) for k, name in enumerate(args.models.split(","))]
     fuser = Fuser(context)
-    aligned = policy.align
-    for label, align in (("aligned or shifted (the policy)", aligned),
-                         ("constant shifts only", lambda levels, alone: [
-                             list(level) for model_levels in levels for level in model_levels])):
-        policy.align = align   # the "shifts only" stand-in is never cheaper than lock step
-        launches, shifts, oracle = auto_groups(loaded, fuser, model)
+    for label, align_steps in (("aligned or shifted (the policy)", True),
+                               ("constant shifts only", False)):
+        launches, shifts, oracle = auto_groups(loaded, fuser, model, align_steps=align_steps)
         predicted = sum(oracle.cost(tuple(launch)) for launch in launches) / 1e3
         print(f"{label:32} {len(launches)} launches ({sum(len(l) > 1 for l in launches)} "
               f"fused), shifts {shifts}, predicted {predicted:.3f} ms")
-    policy.align = aligned
     return 0
 
 

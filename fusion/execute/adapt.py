@@ -43,7 +43,7 @@ from ..runtime.launcher import Fuser
 from .graphs import LoadedGraph
 from .measure import busy, choose_iterations, head_to_head
 from .plan import Plan, compile_plan
-from .profile import fused_call, host_enqueue_us, op_facts, single_call, stream_us
+from .profile import fused_call, host_enqueue_us, node_facts, single_call, stream_us
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,8 +89,7 @@ class AdaptivePlan:
         self.plan = compile_plan(context, queue, graphs, policy="auto", fuser=self.fuser,
                                  seed=seed, loaded=loaded, latency=latency, max_group=max_group)
         self.graphs = self.plan.graphs
-        self.facts = {(g, i): op_facts(loaded_graph, i) for g, loaded_graph in enumerate(self.graphs)
-                      for i in range(len(loaded_graph.nodes))}
+        self.facts = node_facts(self.graphs)
         self.history: list[Check] = []
         self.recalibrations: list[dict] = []
         self.bias: float | None = None

@@ -4,10 +4,10 @@ latency model's predictions and the runtime planner's answer to "does this group
     groups, shifts, predicted_us = auto_groups(loaded, fuser, model)
 
 A fused group must be predicted to save more than the model's typical error on groups it did
-not see (`LatencyModel.group_error`, the profile's held-out median; fusion.plan.policy.
-with_margin). A group is allowed when the runtime's planner would put every member into the one fused launch
-(barrier kernels agreeing on their work-group, program flags, device limits): a group the
-planner would split is never proposed, so what the policy predicts is what runs.
+not see (`LatencyModel.group_error`, the profile's held-out median; policy.with_margin). A group
+is allowed when the runtime's planner would put every member into the one fused launch (barrier
+kernels agreeing on their work-group, program flags, device limits): a group the planner would
+split is never proposed, so what the policy predicts is what runs.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ..plan.latency import LatencyModel, OpFacts
 from ..plan.policy import schedule, with_margin
 from ..runtime.launcher import Fuser
 from .graphs import LoadedGraph
-from .profile import op_facts
+from .profile import node_facts
 
 NodeRef = tuple[int, int]
 
@@ -30,9 +30,7 @@ class GroupOracle:
         self.loaded = loaded
         self.fuser = fuser
         self.model = model
-        self.facts: dict[NodeRef, OpFacts] = {
-            (g, i): op_facts(graph, i) for g, graph in enumerate(loaded)
-            for i in range(len(graph.nodes))}
+        self.facts: dict[NodeRef, OpFacts] = node_facts(loaded)
         self._allowed: dict[tuple[str, ...], bool] = {}
 
     def cost(self, group: Sequence[NodeRef]) -> float:
@@ -51,7 +49,7 @@ class GroupOracle:
 
 
 def auto_groups(loaded: Sequence[LoadedGraph], fuser: Fuser, model: LatencyModel, *,
-                max_group: int = 6, max_shift: int = 3
+                max_group: int = 6, max_shift: int = 3, align_steps: bool = True
                 ) -> tuple[list[list[NodeRef]], tuple[int, ...], GroupOracle]:
     """The launches the policy chooses for the loaded graphs (each a list of node references,
     in an order that respects every dependency), the shift of each model, and the oracle
@@ -61,5 +59,6 @@ def auto_groups(loaded: Sequence[LoadedGraph], fuser: Fuser, model: LatencyModel
                  for g, graph in enumerate(loaded)]
     cost = with_margin(oracle.cost, model.group_error)
     launches, shifts, _ = schedule(per_model, cost, oracle.allowed,
-                                   max_group=max_group, max_shift=max_shift)
+                                   max_group=max_group, max_shift=max_shift,
+                                   align_steps=align_steps)
     return launches, shifts, oracle

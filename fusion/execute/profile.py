@@ -91,6 +91,12 @@ def op_facts(loaded: LoadedGraph, node_id: int) -> OpFacts:
 
 # -- measuring ------------------------------------------------------------------------------
 
+def node_facts(graphs: Sequence[LoadedGraph]) -> dict[tuple[int, int], OpFacts]:
+    """Every node's facts, keyed by (graph index, node id)."""
+    return {(g, i): op_facts(loaded, i) for g, loaded in enumerate(graphs)
+            for i in range(len(loaded.nodes))}
+
+
 def stream(queue: cl.CommandQueue, calls: Sequence[tuple]) -> Callable[[int], None]:
     """`run(k)`: the calls (kernel, global, local) enqueued k times back to back, then waited
     for (fusion.execute.measure.busy over the calls)."""
@@ -164,8 +170,7 @@ class Settings:
 def training_set(graphs: Sequence[LoadedGraph], settings: Settings) -> list[list[tuple[int, int]]]:
     """Members of every sample, in order: each distinct operator alone, then random groups.
     `graphs` holds INSTANCES copies of each model, copy c of model m at m * INSTANCES + c."""
-    facts = {(g, i): op_facts(loaded, i) for g, loaded in enumerate(graphs)
-             for i in range(len(loaded.nodes))}
+    facts = node_facts(graphs)
     seen, entries = set(), []
     for ref, fact in facts.items():
         if fact.key not in seen:
@@ -315,7 +320,7 @@ def _profile(device_name: str, settings: Settings, *, progress: Callable | None,
     todo = [index for index in range(len(entries)) if index not in done]
     # two phases: build every fused kernel first, then measure with the device kept busy (an
     # idle GPU clocks down between builds; see fusion.execute.measure.warm_up)
-    calls, why = {}, {}
+    calls = {}
     bar = progress(total=len(todo), desc="build") if progress and todo else None
     for index in todo:
         members = entries[index]

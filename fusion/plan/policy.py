@@ -114,10 +114,12 @@ def partition_cost(items: Sequence, groups: Sequence[Sequence[int]], cost: Cost)
 
 
 def schedule(levels: Sequence[Sequence[Sequence[Hashable]]], cost: Cost, allowed: Allowed, *,
-             max_group: int = 6, max_shift: int = 3, passes: int = 2
+             max_group: int = 6, max_shift: int = 3, passes: int = 2, align_steps: bool = True
              ) -> tuple[list[list[Hashable]], tuple[int, ...], float]:
     """Launches for several models, each a list of its steps' ready items (`levels[m][k]`):
-    (launches in order, each a list of items; the shift chosen per model; predicted cost)."""
+    (launches in order, each a list of items; the shift chosen per model — for an alignment,
+    the step where each model starts; predicted cost). `align_steps=False`: constant shifts
+    only."""
     memo: dict[frozenset, tuple[float, list]] = {}
 
     def step_plan(ready: list) -> tuple[float, list]:
@@ -153,8 +155,10 @@ def schedule(levels: Sequence[Sequence[Sequence[Hashable]]], cost: Cost, allowed
     chosen = [ready for ready in steps(shifts) if ready]
     # against constant shifts: the alignment of the models' steps, the models taken in every
     # order (up to ALIGN_ORDERS_LIMIT models; the progressive alignment depends on it)
-    orders = (itertools.permutations(range(len(levels)))
-              if 1 < len(levels) <= ALIGN_ORDERS_LIMIT else [range(len(levels))] * (len(levels) > 1))
+    orders = []
+    if align_steps and len(levels) > 1:
+        orders = (itertools.permutations(range(len(levels)))
+                  if len(levels) <= ALIGN_ORDERS_LIMIT else [range(len(levels))])
     for order in orders:
         aligned = align([levels[m] for m in order], lambda item: cost((item,)))
         value = sum(step_plan(ready)[0] for ready in aligned)
