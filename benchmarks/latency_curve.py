@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     parser.add_argument("--compare", help="another profile's samples of the same training set")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
-    rows = prof._read_lines(pathlib.Path(args.samples))
+    rows = prof.read_journal(pathlib.Path(args.samples))
     measured = [rows[i] for i in sorted(rows) if rows[i].get("us")]
     groups = [row for row in measured if len(row["ops"]) > 1]
     singles = [row for row in measured if len(row["ops"]) == 1]
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
         print(f"{size:5d} training groups: " + ", ".join(f"{s:.0%}" for s in scores)
               + " of held-out groups within ±10 %")
     if args.compare:
-        other = prof._read_lines(pathlib.Path(args.compare))
+        other = prof.read_journal(pathlib.Path(args.compare))
         common = [i for i in rows if rows[i].get("us") and other.get(i, {}).get("us")
                   and rows[i]["members"] == other[i]["members"]]
         for label, size in (("operators", lambda n: n == 1), ("groups", lambda n: n > 1)):

@@ -37,7 +37,7 @@ def main(argv=None) -> int:
                         help="the model's group_error (the profile's held-out median error)")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
-    rows = prof._read_lines(pathlib.Path(args.samples))
+    rows = prof.read_journal(pathlib.Path(args.samples))
     model = latency.fit(prof.samples_of(rows[i] for i in sorted(rows)), host_us=args.host_us)
     model.group_error = args.margin
     import pyopencl as cl

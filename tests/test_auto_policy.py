@@ -54,18 +54,18 @@ def test_a_second_profile_resumes_and_an_unfinished_sample_is_not_retried(profil
     path.write_text("\n".join(lines[:-1]) + "\n")   # its "begun" line stays: died measuring
     resumed = prof.profile_device("intel-cpu", SETTINGS, warm_seconds=0.05)
     assert resumed.measured_now == 0
-    rows = prof._read_lines(path)
+    rows = prof.read_journal(path)
     assert rows[last["index"]]["us"] is None and "never finished" in rows[last["index"]]["why"]
 
 
 def test_a_larger_profile_extends_a_smaller_one(profiled):
     import dataclasses
-    rows_before = prof._read_lines(profiled.directory / f"samples-{SETTINGS.tag()}.jsonl")
+    rows_before = prof.read_journal(profiled.directory / f"samples-{SETTINGS.tag()}.jsonl")
     more = dataclasses.replace(SETTINGS, groups=SETTINGS.groups + 3)
     assert more.tag() == SETTINGS.tag()
     extended = prof.profile_device("intel-cpu", more, warm_seconds=0.05)
     assert extended.measured_now == 3
-    rows = prof._read_lines(profiled.directory / f"samples-{more.tag()}.jsonl")
+    rows = prof.read_journal(profiled.directory / f"samples-{more.tag()}.jsonl")
     assert all(rows[i]["members"] == row["members"] for i, row in rows_before.items())
     assert extended.report["samples"] == len(rows_before) + 3
     smaller = prof.profile_device("intel-cpu", SETTINGS, warm_seconds=0.05)   # fits on its own
@@ -85,9 +85,9 @@ def test_a_device_fault_while_measuring_reopens_the_device_and_goes_on(profiled,
         return real(queue, launch_calls, **kwargs)
     monkeypatch.setattr(prof, "stream_us", faulting)
     more = dataclasses.replace(SETTINGS, groups=SETTINGS.groups + 6)
-    before = prof._read_lines(profiled.directory / f"samples-{more.tag()}.jsonl")
+    before = prof.read_journal(profiled.directory / f"samples-{more.tag()}.jsonl")
     result = prof.profile_device("intel-cpu", more, warm_seconds=0.05)
-    rows = prof._read_lines(profiled.directory / f"samples-{more.tag()}.jsonl")
+    rows = prof.read_journal(profiled.directory / f"samples-{more.tag()}.jsonl")
     failed = [i for i in rows if i not in before and rows[i]["us"] is None]
     assert len(failed) == 1 and "never finished" in rows[failed[0]]["why"]
     assert result.measured_now == len(rows) - len(before) - 1
@@ -99,7 +99,7 @@ def test_a_device_fault_while_measuring_reopens_the_device_and_goes_on(profiled,
     with pytest.raises(prof.SampleFailed, match="run the profile again"):
         prof.profile_device("intel-cpu", dataclasses.replace(SETTINGS, groups=SETTINGS.groups + 12),
                             warm_seconds=0.05)
-    rows_after = prof._read_lines(profiled.directory / f"samples-{more.tag()}.jsonl")
+    rows_after = prof.read_journal(profiled.directory / f"samples-{more.tag()}.jsonl")
     assert sum(1 for i in rows_after if i not in rows) == 3   # each attempt lost one sample
 
 

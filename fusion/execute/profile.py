@@ -243,7 +243,7 @@ class ProfileResult:
     measured_now: int
 
 
-def _read_lines(path: Path) -> dict[int, dict]:
+def read_journal(path: Path) -> dict[int, dict]:
     """Rows journaled so far. A sample begun but never finished (the process died, or the
     device failed, while measuring it) is not measured again: it is recorded as failed."""
     done, begun = {}, {}
@@ -309,7 +309,7 @@ def _profile(device_name: str, settings: Settings, *, progress: Callable | None,
     path = directory / f"samples-{settings.tag()}.jsonl"
     if fresh and path.exists():
         path.unlink()
-    done = _read_lines(path)
+    done = read_journal(path)
     queue = cl.CommandQueue(context)
     graphs = load_instances(context, queue, settings)
     entries = training_set(graphs, settings)
