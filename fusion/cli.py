@@ -212,7 +212,8 @@ def _progress_bar(quiet: bool):
 
 def command_profile(args) -> int:
     from .execute.profile import Settings, profile_device, summary_lines
-    settings = Settings(groups=args.groups, resolution=args.resolution, seed=args.seed)
+    settings = Settings(groups=args.groups, resolution=args.resolution, seed=args.seed,
+                        max_group=args.max_group)
     result = profile_device(args.device, settings, progress=_progress_bar(args.quiet),
                             fresh=args.fresh)
     print("\n".join(summary_lines(result)))
@@ -318,7 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--device", default="intel-cpu",
                       help="intel-cpu (default), pocl, nvidia, or part of a platform name")
     prof.add_argument("--groups", type=positive_int, default=600,
-                      help="random fused groups of 2-4 operators to measure (default 600)")
+                      help="random fused groups to measure (default 600)")
+    prof.add_argument("--max-group", type=positive_int, default=4,
+                      help="the largest fused group measured, 2-16 (default 4)")
     prof.add_argument("--resolution", type=positive_int,
                       help="input size of every model (default: each model's Table 1 size)")
     prof.add_argument("--seed", type=int, default=0, help="of the random groups")

@@ -234,3 +234,46 @@ def test_a_queue_load_runs_beside_the_caller_in_its_own_context(cpu):
     with competing_load("intel-cpu", kind="queue", context=cpu, kernel_ms=1.0) as threads:
         assert all(thread.is_alive() for thread in threads)
     assert not any(thread.is_alive() for thread in threads)
+
+
+def test_a_device_that_cannot_be_opened_again_is_a_device_error(profiled, monkeypatch):
+    # seen on the H200: after a fused launch faulted, a new context in the same process failed
+    # with OUT_OF_RESOURCES, and the profile ended as an internal error
+    import dataclasses
+    from fusion.errors import DeviceError
+    real_stream, real_context, opened = prof.stream_us, prof.platform_context, []
+
+    def faulting(queue, launch_calls, **kwargs):
+        raise cl.RuntimeError("clFinish failed: INVALID_COMMAND_QUEUE")
+
+    def context(name):
+        opened.append(name)
+        if len(opened) > 1:
+            raise cl.RuntimeError("Context failed: OUT_OF_RESOURCES")
+        return real_context(name)
+    monkeypatch.setattr(prof, "stream_us", faulting)
+    monkeypatch.setattr(prof, "platform_context", context)
+    more = dataclasses.replace(SETTINGS, groups=SETTINGS.groups + 18)
+    with pytest.raises(DeviceError, match="could not be opened again.*resumes") as raised:
+        prof.profile_device("intel-cpu", more, warm_seconds=0.05)
+    assert not isinstance(raised.value, prof.SampleFailed) and len(opened) == 2
+    assert "INVALID_COMMAND_QUEUE" in str(raised.value)
+    monkeypatch.setattr(prof, "stream_us", real_stream)
+
+
+def test_the_largest_profiled_group_is_a_setting(cache):
+    import dataclasses
+    assert prof.Settings().max_group == 4
+    # the default's tag is the one profiles had before the setting existed
+    assert prof.Settings().tag() == "b9d2363256"
+    assert dataclasses.replace(prof.Settings(), max_group=6).tag() != prof.Settings().tag()
+    with pytest.raises(FusionError, match="2 to 16 operators, not 1"):
+        prof.Settings(max_group=1)
+    context = prof.platform_context("intel-cpu")
+    queue = cl.CommandQueue(context)
+    settings = prof.Settings(groups=40, resolution=48, models=("squeezenet_v1",), max_group=6)
+    graphs = prof.load_instances(context, queue, settings, copies=6)
+    sizes = {len(members) for members in prof.training_set(graphs, settings)}
+    assert max(sizes) == 6 and 5 in sizes
+    with pytest.raises(ValueError, match="need as many loaded copies"):
+        prof.training_set(graphs[:4], settings)

@@ -5,7 +5,8 @@
     model = cached_model(context.devices[0])         # later: the stored one, or None
 
 The training set is the operators of the six models at their real (Table 1) shapes, each alone
-once per distinct launch, and random fused groups of 2-4 of them: lock-step slices of several
+once per distinct launch, and random fused groups of 2 to `max_group` (default 4) of them:
+lock-step slices of several
 models with random shifts (what the policy will ask about), the independent branches of one
 model's step, copies of one operator (as in several copies of one model), and operators drawn at
 random. Every member of a group comes from its own loaded
@@ -23,6 +24,7 @@ six models in turn is left out of the fit, and its fused groups are predicted fr
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import json
 import os
@@ -47,7 +49,7 @@ from .graphs import LoadedGraph, load
 from .measure import busy, warm_up
 
 SCHEMA = 3          # of samples-*.jsonl and model.pkl; part of the cache key
-INSTANCES = 4       # loaded copies of each model: groups of up to 4 copies of one operator
+INSTANCES = 4       # loaded copies of each model by default (benchmarks that draw groups)
 
 
 def project_version() -> str:
@@ -159,17 +161,30 @@ class Settings:
     resolution: int | None = None
     seed: int = 0
     models: tuple[str, ...] = MODELS
+    # the largest fused group drawn, and the copies of each model loaded (groups of copies of
+    # one operator). The auto policy fuses up to 6, but a training set of 2-6 did no better on
+    # the H200 than 2-4 (docs/PERFORMANCE.md: the policy against exhaustive search), so 4
+    max_group: int = 4
+
+    def __post_init__(self):
+        if not 2 <= self.max_group <= 16:
+            raise FusionError(f"the largest profiled group is 2 to 16 operators, not "
+                              f"{self.max_group}")
 
     def tag(self) -> str:
         """Names the samples file. Not `groups`: the training set of more groups begins with
         that of fewer (the same draws, in order), so a larger profile extends a smaller one."""
-        text = json.dumps(dict(dataclasses.asdict(self), groups=None), sort_keys=True)
+        fields = dict(dataclasses.asdict(self), groups=None)
+        if fields["max_group"] == 4:   # as before the option existed: stored profiles stay valid
+            del fields["max_group"]
+        text = json.dumps(fields, sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
 def training_set(graphs: Sequence[LoadedGraph], settings: Settings) -> list[list[tuple[int, int]]]:
     """Members of every sample, in order: each distinct operator alone, then random groups.
-    `graphs` holds INSTANCES copies of each model, copy c of model m at m * INSTANCES + c."""
+    `graphs` holds `copies` copies of each model (load_instances(..., copies=settings.max_group)),
+    copy c of model m at m * copies + c."""
     facts = node_facts(graphs)
     seen, entries = set(), []
     for ref, fact in facts.items():
@@ -177,16 +192,20 @@ def training_set(graphs: Sequence[LoadedGraph], settings: Settings) -> list[list
             seen.add(fact.key)
             entries.append([ref])
     rng = np.random.default_rng(settings.seed)
-    per_model = len(graphs) // INSTANCES
+    copies = len(graphs) // len(settings.models)
+    if copies < settings.max_group:
+        raise ValueError(f"groups of up to {settings.max_group} copies need as many loaded "
+                         f"copies of each model, not {copies}")
+    per_model = len(settings.models)
     steps = [levels(loaded.graph) for loaded in graphs]
     while len(entries) < len(seen) + settings.groups:
-        size = int(rng.integers(2, 5))
+        size = int(rng.integers(2, settings.max_group + 1))
         draw = rng.random()
         if draw < 0.25:      # copies of one operator (several instances of one model)
             m = int(rng.integers(0, per_model))
-            node = int(rng.integers(0, len(graphs[m * INSTANCES].nodes)))
-            copies = rng.choice(INSTANCES, size=size, replace=False)
-            members = [(m * INSTANCES + int(c), node) for c in copies]
+            node = int(rng.integers(0, len(graphs[m * copies].nodes)))
+            picked = rng.choice(copies, size=size, replace=False)
+            members = [(m * copies + int(c), node) for c in picked]
         elif draw < 0.6:     # a lock-step slice of `size` instances (any models), shifted
             chosen = rng.choice(len(graphs), size=size, replace=False)
             step = int(rng.integers(0, max(len(steps[g]) for g in chosen)))
@@ -195,7 +214,7 @@ def training_set(graphs: Sequence[LoadedGraph], settings: Settings) -> list[list
                 k = min(len(steps[g]) - 1, max(0, step - int(rng.integers(0, 3))))
                 members.append((int(g), int(rng.choice(steps[g][k]))))
         elif draw < 0.75:    # branches of one model's step
-            g = int(rng.integers(0, per_model)) * INSTANCES
+            g = int(rng.integers(0, per_model)) * copies
             wide = [lv for lv in steps[g] if len(lv) >= 2]
             if not wide:
                 continue
@@ -217,14 +236,15 @@ def model_graph(name: str, resolution: int | None):
         raise FusionError(f"{name} at resolution {resolution}: {error}") from None
 
 
-def load_instances(context, queue, settings: Settings) -> list[LoadedGraph]:
-    """INSTANCES loaded copies of every model (own weights each), model-major."""
+def load_instances(context, queue, settings: Settings,
+                   copies: int = INSTANCES) -> list[LoadedGraph]:
+    """`copies` loaded copies of every model (own weights each), model-major."""
     graphs = []
     for m, name in enumerate(settings.models):
         graph = model_graph(name, settings.resolution)
-        for copy in range(INSTANCES):
+        for copy in range(copies):
             graphs.append(load(context, queue, graph, np.random.default_rng(
-                settings.seed * 1000 + m * INSTANCES + copy)))
+                settings.seed * 1000 + m * copies + copy)))
     return graphs
 
 
@@ -285,7 +305,7 @@ def profile_device(device_name: str = "intel-cpu", settings: Settings = Settings
     device fails while measuring a sample (a driver's fault on one fused launch can leave the
     queue unusable), the device is opened again and the profile resumes without that sample,
     at most `restarts` times; then the SampleFailed (a DeviceError) is raised."""
-    measured, attempt = 0, 0
+    measured, attempt, reason = 0, 0, ""
     while True:
         try:
             result = _profile(device_name, settings, progress=progress,
@@ -298,6 +318,16 @@ def profile_device(device_name: str = "intel-cpu", settings: Settings = Settings
                 raise
             print(f"{failure}\n(the device is opened again and the profile goes on without "
                   f"it: restart {attempt} of {restarts})", file=sys.stderr)
+            reason = str(failure)
+        except cl.Error as error:
+            if attempt == 0:
+                raise
+            # seen on the H200: after a fused launch's fault, a new context in the same process
+            # failed with OUT_OF_RESOURCES; what was measured is in the journal
+            raise DeviceError(f"the device could not be opened again after a failure "
+                              f"({reason.splitlines()[0]}): {error}; run the profile again in "
+                              f"a new process: it resumes without that sample") from None
+        gc.collect()   # let go of the failed context's objects before opening another
 
 
 def _profile(device_name: str, settings: Settings, *, progress: Callable | None, fresh: bool,
@@ -311,7 +341,7 @@ def _profile(device_name: str, settings: Settings, *, progress: Callable | None,
         path.unlink()
     done = read_journal(path)
     queue = cl.CommandQueue(context)
-    graphs = load_instances(context, queue, settings)
+    graphs = load_instances(context, queue, settings, copies=settings.max_group)
     entries = training_set(graphs, settings)
     fuser = Fuser(context)
     smallest = min(((g, i) for g, loaded in enumerate(graphs) for i in range(len(loaded.nodes))),
