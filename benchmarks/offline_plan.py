@@ -33,6 +33,8 @@ def main(argv=None) -> int:
                         help="the device's host enqueue (the profile's report says it)")
     parser.add_argument("--models", default="mobilenet_v2,squeezenet_v1,deeplab_v3")
     parser.add_argument("--resolution", type=int)
+    parser.add_argument("--switch-us", type=float, default=0.0,
+                        help="LatencyModel.switch_us: a launch after another kernel costs more")
     parser.add_argument("--margin", type=float, default=0.0,
                         help="the model's group_error (the profile's held-out median error)")
     args = parser.parse_args(argv)
@@ -40,6 +42,7 @@ def main(argv=None) -> int:
     rows = prof.read_journal(pathlib.Path(args.samples))
     model = latency.fit(prof.samples_of(rows[i] for i in sorted(rows)), host_us=args.host_us)
     model.group_error = args.margin
+    model.switch_us = args.switch_us
     import pyopencl as cl
     context = platform_context("intel-cpu")
     queue = cl.CommandQueue(context)

@@ -43,6 +43,10 @@ def test_the_profile_measures_every_operator_and_the_groups(profiled):
     assert (profiled.directory / "model.pkl").exists()
     report = json.loads((profiled.directory / "report.json").read_text())
     assert report["samples"] == len(results) and "held_out_groups" in report
+    # a stream of the operators one after another, against their own streams: measured, and
+    # what the model charges a launch after another kernel (never a negative charge)
+    assert isinstance(report["switch_us"], float) and abs(report["switch_us"]) < 1e4
+    assert profiled.model.switch_us == max(0.0, report["switch_us"])
 
 
 def test_a_second_profile_resumes_and_an_unfinished_sample_is_not_retried(profiled):

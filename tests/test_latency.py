@@ -55,6 +55,20 @@ def test_measured_alone_times_are_used_and_the_host_floor_applies():
     assert unknown.alone_us(single.ops[0]) != single.measured_us  # a prediction, not a lookup
 
 
+def test_a_launch_after_another_kernel_costs_the_switch_unless_the_host_is_slower():
+    samples = synthetic()
+    model = latency.fit(samples, host_us=5.0)
+    assert model.switch_us == 0.0                      # as a model stored before it existed
+    group = next(s for s in samples if len(s.ops) > 1)
+    device = model.group_us(group.ops)
+    model.switch_us = 4.0
+    assert model.launch_us(group.ops) == pytest.approx(max(device + 4.0, 5.0))
+    model.host_us = device + 100.0                     # host-bound: the switch is hidden
+    assert model.launch_us(group.ops) == pytest.approx(device + 100.0)
+    again = model.recalibrated({}, [], host_us=1.0)
+    assert again.switch_us == 4.0
+
+
 def test_too_few_measurements_is_a_clear_error():
     with pytest.raises(ValueError, match="too few measurements"):
         latency.fit(synthetic(ops=5, groups=3), host_us=1.0)

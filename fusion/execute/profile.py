@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import gzip
 import hashlib
 import json
 import os
@@ -123,6 +124,17 @@ def stream_us(queue: cl.CommandQueue, calls: Sequence[tuple], *, target_s: float
     repeats = int(min(2000, max(3, target_s / max(once, 1e-7))))
     samples = [timed(repeats) / (repeats * len(calls)) * 1e6 for _ in range(runs)]
     return statistics.median(samples), samples
+
+
+def switch_us(queue: cl.CommandQueue, measured: Sequence[tuple[tuple, float]]) -> float:
+    """µs more per launch when each launch follows a different kernel: the calls (each with
+    its µs in a stream of copies of itself) enqueued one after another, in order, against the
+    mean of their own streams. Seen on the H200: a replay took about 4 µs a launch more than
+    the sum of its launches' streams. 0 without calls."""
+    if not measured:
+        return 0.0
+    sequence = stream_us(queue, [call for call, _ in measured])[0]
+    return sequence - statistics.fmean(us for _, us in measured)
 
 
 def host_enqueue_us(queue: cl.CommandQueue, call: tuple, count: int = 400) -> float:
@@ -265,10 +277,13 @@ class ProfileResult:
 
 def read_journal(path: Path) -> dict[int, dict]:
     """Rows journaled so far. A sample begun but never finished (the process died, or the
-    device failed, while measuring it) is not measured again: it is recorded as failed."""
+    device failed, while measuring it) is not measured again: it is recorded as failed. A
+    journal kept gzipped (`.gz`, as benchmarks/results holds them) is read as well."""
     done, begun = {}, {}
     if path.exists():
-        for line in path.read_text().splitlines():
+        data = path.read_bytes()
+        text = (gzip.decompress(data) if path.suffix == ".gz" else data).decode()
+        for line in text.splitlines():
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
@@ -398,16 +413,34 @@ def _profile(device_name: str, settings: Settings, *, progress: Callable | None,
     if bar:
         bar.close()
     rows = [done[i] for i in range(len(entries)) if i in done]
+    switch = switch_us(queue, [(single_call(graphs, row["members"][0]), row["us"])
+                               for row in rows if len(row["members"]) == 1 and row.get("us")])
     model = latency.fit(samples_of(rows), host_us=host_us)
     report = judge(rows, host_us)
     model.group_error = report["held_out_groups"]["median_abs_error"] or 0.0
+    model.switch_us = max(0.0, switch)
     report.update(device=f"{device.name.strip()} ({device.platform.name.strip()}, driver "
                          f"{device.driver_version})", settings=dataclasses.asdict(settings),
-                  host_us=host_us, samples=len(rows),
+                  host_us=host_us, switch_us=switch, samples=len(rows),
                   date=time.strftime("%Y-%m-%d %H:%M:%S"))
     _write_atomic(directory / "model.pkl", pickle.dumps(model))
     _write_atomic(directory / "report.json", json.dumps(report, indent=1).encode())
     return ProfileResult(directory, model, report, measured_now)
+
+
+def held_out_errors(rows: Sequence[dict], host_us: float, seed: int = 0) -> list[float]:
+    """Relative errors on a random quarter of the fused groups, the model fitted on the rest
+    (none when there are too few groups to keep a quarter out)."""
+    rng = np.random.default_rng(seed)
+    measured = [row for row in rows if row.get("us")]
+    groups = [row for row in measured if len(row["ops"]) > 1]
+    test_ids = {row["index"] for row in groups if rng.random() < 0.25}
+    try:
+        model = latency.fit(samples_of(r for r in measured if r["index"] not in test_ids),
+                            host_us=host_us)
+    except ValueError:
+        return []
+    return latency.errors(model, samples_of(r for r in groups if r["index"] in test_ids))
 
 
 def judge(rows: Sequence[dict], host_us: float, *, seed: int = 0) -> dict:
@@ -418,16 +451,9 @@ def judge(rows: Sequence[dict], host_us: float, *, seed: int = 0) -> dict:
     leave_one_model_out: each model in turn is left out (every sample holding one of its
         operators), and its fused groups are predicted, its operators' alone times too.
     """
-    rng = np.random.default_rng(seed)
+    split = held_out_errors(rows, host_us, seed)
     measured = [row for row in rows if row.get("us")]
     groups = [row for row in measured if len(row["ops"]) > 1]
-    test_ids = {row["index"] for row in groups if rng.random() < 0.25}
-    try:
-        model = latency.fit(samples_of(r for r in measured if r["index"] not in test_ids),
-                            host_us=host_us)
-        split = latency.errors(model, samples_of(r for r in groups if r["index"] in test_ids))
-    except ValueError:  # too few groups to keep a quarter out
-        split = []
     per_model, pooled = {}, []
     for name in sorted({name for row in rows for name in row["models"]}):
         keys = {op["key"] for row in rows for op, model_name in zip(row["ops"], row["models"])
@@ -488,7 +514,8 @@ def summary_lines(result: ProfileResult) -> list[str]:
     lines = [f"device: {report['device']}",
              f"{report['samples']} samples ({result.measured_now} measured now, "
              f"{report['unfusable']} groups the planner does not fuse whole); host enqueue "
-             f"{report['host_us']:.1f} µs",
+             f"{report['host_us']:.1f} µs; a launch after another kernel "
+             f"{report['switch_us']:+.1f} µs",
              f"held-out fused groups within ±10 %: {split['within_10pct']:.0%} of "
              f"{split['groups']} (median error {_percent(split['median_abs_error'])})",
              f"leave one model out, fused groups within ±10 %: {pooled['within_10pct']:.0%} of "

@@ -14,7 +14,10 @@ another anyway, towards 1/n where fusion hides launches and idle units) from the
 (sums, maxima, imbalance, the kinds it holds) and its members' alone times. Where the profile measured an operator alone,
 that time is used as is (`known`); the regressor fills in operators it never saw. A launch in a
 replay costs at least the host's enqueue (`host_us`, measured by the profile): a queue cannot
-run launches faster than the host submits them.
+run launches faster than the host submits them; and where the device is the bound, a launch
+that follows a different kernel costs `switch_us` more than in a stream of copies of itself
+(what the samples measure; the profile measures the difference on a stream of different
+kernels).
 
 Pure Python (no pyopencl); scikit-learn is imported when a model is fitted or used.
 """
@@ -116,6 +119,9 @@ class LatencyModel:
     # the median relative error on fused groups the fit did not see (set by the profile from
     # its held-out groups); the auto policy asks a fused group to save more than this
     group_error = 0.0
+    # µs a launch costs a replay beyond its stream-of-copies time when the kernel before it
+    # was another (set by the profile; 0 in a model stored before it was measured)
+    switch_us = 0.0
 
     def __init__(self, *, alone, group, kinds: Sequence[str], known: dict[str, float],
                  host_us: float):
@@ -161,7 +167,7 @@ class LatencyModel:
         model = LatencyModel(alone=self._alone, group=self._group, kinds=self.kinds,
                              known={**self.known, **alone_us},
                              host_us=self.host_us if host_us is None else host_us)
-        model.group_error = self.group_error
+        model.group_error, model.switch_us = self.group_error, self.switch_us
         fused = [g for g in groups if len(g.ops) > 1]
         if fused:
             model.group_scale = statistics.median(
@@ -172,8 +178,9 @@ class LatencyModel:
         return model
 
     def launch_us(self, ops: Sequence[OpFacts]) -> float:
-        """What the launch costs one replay: its device time, or the host's enqueue if longer."""
-        return max(self.group_us(ops), self.host_us)
+        """What the launch costs one replay: its device time after another kernel, or the
+        host's enqueue if longer."""
+        return max(self.group_us(ops) + self.switch_us, self.host_us)
 
 
 def fit(samples: Iterable[Sample], *, host_us: float, use_known: bool = True) -> LatencyModel:
