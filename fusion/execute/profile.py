@@ -6,14 +6,15 @@
 
 The training set is the operators of the six models at their real (Table 1) shapes, each alone
 once per distinct launch, and random fused groups of 2 to `max_group` (default 4) of them:
-lock-step slices of several
-models with random shifts (what the policy will ask about), the independent branches of one
-model's step, copies of one operator (as in several copies of one model), and operators drawn at
-random. Every member of a group comes from its own loaded
+lock-step slices of several models with random shifts (what the policy will ask about), the
+independent branches of one model's step, copies of one operator (as in several copies of one
+model), and operators drawn at random. Every member of a group comes from its own loaded
 instance of a model (or is independent of the others), so no launch reads what another writes.
 A sample is the time per launch of a stream of that launch enqueued back to back (the median of
-several timed runs): what the launch costs a replay, host enqueue included. The host's own
-enqueue cost is measured on the smallest operator.
+several timed runs): what the launch costs a replay, host enqueue included, but for what a
+replay adds by changing kernel at every launch: the switch cost, measured once per profile on
+the distinct operators streamed one after another. The host's own enqueue cost is measured on
+the smallest operator.
 
 Data and model live in a per-device cache directory (platformdirs; key: device name, driver
 version, project version; `PARALLEL_FUSION_CACHE` moves it): `samples-<settings>.jsonl` gets one
