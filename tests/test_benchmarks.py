@@ -31,3 +31,20 @@ def test_smoke_run_writes_a_complete_record(tmp_path):
     assert len(device["alone"]) == 2 and device["fused"] > 0
     identical = record["groups"][1]["throughput_vs_sequential"]
     assert {"batch", "several queues", "fused wave-unaligned"} <= set(identical)
+
+
+def test_the_policy_judged_offline_finds_the_measured_optimum_and_scores_a_worse_choice():
+    from benchmarks.policy_offline import rejudge
+    # a ready set of three operators whose every subset was measured (policy_exhaustive's
+    # record): fusing all three is the optimum (30 µs against 60 alone, 40 as a pair + one)
+    items = [dict(model="m", node=n, instance=0) for n in range(3)]
+    measured = {"0": 20.0, "1": 20.0, "2": 20.0, "0,1": 25.0, "0,2": 25.0, "1,2": 25.0,
+                "0,1,2": 30.0}
+    record = [dict(items=items, subsets_measured=measured, policy=[[0, 1, 2]])]
+    facts = {("m", n): n for n in range(3)}          # what the cost functions below are given
+    truth = {(0,): 20, (1,): 20, (2,): 20, (0, 1): 25, (0, 2): 25, (1, 2): 25, (0, 1, 2): 30}
+    [right] = rejudge(record, lambda ops: truth[tuple(sorted(ops))], facts)
+    assert right["optimum"] == right["chosen"] == [(0, 1, 2)] and right["fraction"] == 1.0
+    # a model that thinks every fused launch costs 100 chooses all alone: 30 / 60 of the optimum
+    [wrong] = rejudge(record, lambda ops: 10.0 if len(ops) == 1 else 100.0, facts)
+    assert wrong["chosen"] == [(0,), (1,), (2,)] and wrong["fraction"] == 0.5
