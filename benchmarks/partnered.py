@@ -104,8 +104,9 @@ def main(argv=None) -> int:
             parser.error("--evaluate needs --samples and --host-us")
         record = json.loads(pathlib.Path(args.evaluate).read_text())
         for name, values in evaluate(record, pathlib.Path(args.samples), args.host_us).items():
-            print(f"{name:22} held-out groups within ±10 %: "
-                  + ", ".join(f"{v:.0%}" for v in values) + f" (mean {statistics.fmean(values):.1%})")
+            scores = ", ".join(f"{v:.0%}" for v in values)
+            print(f"{name:22} held-out groups within ±10 %: {scores} "
+                  f"(mean {statistics.fmean(values):.1%})")
         return 0
     if not args.output:
         parser.error("give --output (measure) or --evaluate")

@@ -6,15 +6,15 @@
 benchmarks.policy_exhaustive measures every subset of each ready set as one launch, so the cost
 of every partition of the set is known from its launches' measurements (summed): the optimum
 is the partition of least summed cost. Here a latency model is fitted from a profile's samples
-(fusion.plan.latency.fit, as the profile does) and the policy chooses again from its predictions
-(`--margin`: the fused group's margin, default the model's held-out median error as the
-executor uses; 0 for none; `--switch-us`: what a launch after another kernel costs more,
-LatencyModel.switch_us, which the profile measures); each set's fraction is the optimum's summed cost over the chosen
-partition's. That lets a change to the model or the policy be judged on the GPU's measurements
-without the GPU. The summed costs are not the replays the device benchmark times (launches
-back to back overlap): the fractions here are the selection's, and the device's figure stays
-the one to quote. The operators' facts come from the six models loaded on the default CPU
-device (a launch's facts do not depend on the device).
+(fusion.plan.latency.fit, as the profile does) and the policy chooses again from its
+predictions. `--margin`: the fused group's margin (default the model's held-out median error,
+as the executor uses it; 0 for none). `--switch-us`: what a launch after another kernel costs
+more (LatencyModel.switch_us, which the profile measures). Each set's fraction is the
+optimum's summed cost over the chosen partition's. That lets a change to the model or the
+policy be judged on the GPU's measurements without the GPU. The summed costs are not the
+replays the device benchmark times (launches back to back overlap): the fractions here are the
+selection's, and the device's figure stays the one to quote. The operators' facts come from
+the six models loaded on the default CPU device (a launch's facts do not depend on it).
 """
 from __future__ import annotations
 
@@ -90,13 +90,15 @@ def main(argv=None) -> int:
     margin = args.margin
     if margin is None:   # as the profile sets LatencyModel.group_error
         margin = statistics.median(abs(e) for e in prof.held_out_errors(rows, args.host_us))
-    sets = [s for path in args.results for s in json.loads(pathlib.Path(path).read_text())["sets"]]
+    sets = [s for path in args.results
+            for s in json.loads(pathlib.Path(path).read_text())["sets"]]
     facts = operator_facts(sorted({item["model"] for s in sets for item in s["items"]}))
     judged = rejudge(sets, with_margin(model.launch_us, margin), facts)
     fractions = [row["fraction"] for row in judged]
     same = sum([list(g) for g in row["chosen"]] == row["on_device"] for row in judged)
-    print(f"{len(judged)} sets, margin {margin:.3f}, switch {args.switch_us} µs: {sum(f >= 0.97 for f in fractions)} "
-          f">= 0.97 of the optimum by summed measurements, median {statistics.median(fractions):.3f}, "
+    within = sum(f >= 0.97 for f in fractions)
+    print(f"{len(judged)} sets, margin {margin:.3f}, switch {args.switch_us} µs: {within} >= 0.97 "
+          f"of the optimum by summed measurements, median {statistics.median(fractions):.3f}, "
           f"min {min(fractions):.3f}; {same} chose what the device run chose")
     return 0
 
