@@ -43,14 +43,12 @@ def measure(device: str, resolution: int | None) -> dict:
                 if facts[ref].key == facts[smallest].key and ref[0] != smallest[0])
     partner_us = prof.stream_us(queue, [prof.single_call(graphs, smallest)])[0]
     rows = {}
-    for ref, fact in facts.items():
-        if fact.key in rows:
-            continue
+    for ref, key in prof.distinct_operators(facts).items():
         partner = smallest if ref[0] != smallest[0] else twin   # never the same instance
         call = prof.fused_call(fuser, graphs, [ref, partner])
-        rows[fact.key] = dict(
-            kind=fact.kind, alone_us=prof.stream_us(queue, [prof.single_call(graphs, ref)])[0],
-            partnered_us=None if call is None else prof.stream_us(queue, [call])[0])
+        alone = prof.stream_us(queue, [prof.single_call(graphs, ref)])[0]
+        rows[key] = dict(kind=facts[ref].kind, alone_us=alone,
+                         partnered_us=None if call is None else prof.stream_us(queue, [call])[0])
     device_obj = context.devices[0]
     return dict(benchmark="partnered", date=time.strftime("%Y-%m-%d %H:%M:%S"),
                 device=f"{device_obj.name.strip()} ({device_obj.platform.name.strip()}, driver "

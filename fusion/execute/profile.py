@@ -194,16 +194,20 @@ class Settings:
         return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
+def distinct_operators(facts: dict[tuple[int, int], OpFacts]) -> dict[tuple[int, int], str]:
+    """The first node of each distinct launch (by its facts' key), in node order: ref -> key."""
+    first: dict[str, tuple[int, int]] = {}
+    for ref, fact in facts.items():
+        first.setdefault(fact.key, ref)
+    return {ref: key for key, ref in first.items()}
+
+
 def training_set(graphs: Sequence[LoadedGraph], settings: Settings) -> list[list[tuple[int, int]]]:
     """Members of every sample, in order: each distinct operator alone, then random groups.
     `graphs` holds `copies` copies of each model (load_instances(..., copies=settings.max_group)),
     copy c of model m at m * copies + c."""
-    facts = node_facts(graphs)
-    seen, entries = set(), []
-    for ref, fact in facts.items():
-        if fact.key not in seen:
-            seen.add(fact.key)
-            entries.append([ref])
+    distinct = distinct_operators(node_facts(graphs))
+    entries = [[ref] for ref in distinct]
     rng = np.random.default_rng(settings.seed)
     copies = len(graphs) // len(settings.models)
     if copies < settings.max_group:
@@ -211,7 +215,7 @@ def training_set(graphs: Sequence[LoadedGraph], settings: Settings) -> list[list
                          f"copies of each model, not {copies}")
     per_model = len(settings.models)
     steps = [levels(loaded.graph) for loaded in graphs]
-    while len(entries) < len(seen) + settings.groups:
+    while len(entries) < len(distinct) + settings.groups:
         size = int(rng.integers(2, settings.max_group + 1))
         draw = rng.random()
         if draw < 0.25:      # copies of one operator (several instances of one model)
