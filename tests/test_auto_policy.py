@@ -43,10 +43,22 @@ def test_the_profile_measures_every_operator_and_the_groups(profiled):
     assert (profiled.directory / "model.pkl").exists()
     report = json.loads((profiled.directory / "report.json").read_text())
     assert report["samples"] == len(results) and "held_out_groups" in report
-    # a stream of the operators one after another, against their own streams: measured, and
+    # each model's own chain of nodes streamed, against their own streams: measured, and
     # what the model charges a launch after another kernel (never a negative charge)
     assert isinstance(report["switch_us"], float) and abs(report["switch_us"]) < 1e4
+    assert report["switch_us"] != 0.0    # measured: every node of both models was measured alone
     assert profiled.model.switch_us == max(0.0, report["switch_us"])
+
+
+def test_the_switch_cost_needs_every_node_of_a_model_measured_alone():
+    context = prof.platform_context("intel-cpu")
+    queue = cl.CommandQueue(context)
+    graphs = prof.load_instances(context, queue, SETTINGS, copies=1)
+    assert prof.switch_us(queue, graphs, {}) == 0.0       # nothing measured: no charge
+    facts = prof.node_facts(graphs)
+    keys = {fact.key for ref, fact in facts.items() if ref[0] == 0}
+    alone = dict.fromkeys(keys, 1e9)                      # the first model only, "very slow"
+    assert prof.switch_us(queue, graphs, alone) < -1e8    # its chain, against those
 
 
 def test_a_second_profile_resumes_and_an_unfinished_sample_is_not_retried(profiled):

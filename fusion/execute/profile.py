@@ -12,9 +12,9 @@ model), and operators drawn at random. Every member of a group comes from its ow
 instance of a model (or is independent of the others), so no launch reads what another writes.
 A sample is the time per launch of a stream of that launch enqueued back to back (the median of
 several timed runs): what the launch costs a replay, host enqueue included, but for what a
-replay adds by changing kernel at every launch: the switch cost, measured once per profile on
-the distinct operators streamed one after another. The host's own enqueue cost is measured on
-the smallest operator.
+replay adds by running a chain of different kernels, each reading what the one before wrote:
+the switch cost, measured once per profile on each model's own chain of nodes. The host's own
+enqueue cost is measured on the smallest operator.
 
 Data and model live in a per-device cache directory (platformdirs; key: device name, driver
 version, project version; `PARALLEL_FUSION_CACHE` moves it): `samples-<settings>.jsonl` gets one
@@ -127,15 +127,27 @@ def stream_us(queue: cl.CommandQueue, calls: Sequence[tuple], *, target_s: float
     return statistics.median(samples), samples
 
 
-def switch_us(queue: cl.CommandQueue, measured: Sequence[tuple[tuple, float]]) -> float:
-    """µs more per launch when each launch follows a different kernel: the calls (each with
-    its µs in a stream of copies of itself) enqueued one after another, in order, against the
-    mean of their own streams. Seen on the H200: a replay took about 4 µs a launch more than
-    the sum of its launches' streams. 0 without calls."""
-    if not measured:
-        return 0.0
-    sequence = stream_us(queue, [call for call, _ in measured])[0]
-    return sequence - statistics.fmean(us for _, us in measured)
+def switch_us(queue: cl.CommandQueue, graphs: Sequence[LoadedGraph],
+              alone_us: dict[str, float]) -> float:
+    """µs more per launch in a model's own chain than in a stream of copies of one launch:
+    each model's nodes (its first loaded copy), one after another in order, each reading
+    what the one before wrote — what a plan's replay does — streamed, against the sum of their
+    own streams (`alone_us`, by operator key). Over every model: the excess over all their
+    launches, per launch. Seen on the H200: a replay took about 4 µs a launch more than the sum
+    of its launches' streams (each launch's data hot, the next kernel's arguments fetched
+    anew); the distinct operators streamed in no particular order measured 15 µs (every launch's
+    data cold), and plans made with that lost. 0 where no model's nodes were all measured."""
+    excess, launches = 0.0, 0
+    for g, loaded in enumerate(graphs):
+        if g and loaded.graph is graphs[g - 1].graph:
+            continue                              # one copy of each model
+        keys = [op_facts(loaded, i).key for i in range(len(loaded.nodes))]
+        if not keys or any(key not in alone_us for key in keys):
+            continue
+        chain = stream_us(queue, [single_call(graphs, (g, i)) for i in range(len(keys))])[0]
+        excess += (chain - statistics.fmean(alone_us[key] for key in keys)) * len(keys)
+        launches += len(keys)
+    return excess / launches if launches else 0.0
 
 
 def host_enqueue_us(queue: cl.CommandQueue, call: tuple, count: int = 400) -> float:
@@ -418,8 +430,8 @@ def _profile(device_name: str, settings: Settings, *, progress: Callable | None,
     if bar:
         bar.close()
     rows = [done[i] for i in range(len(entries)) if i in done]
-    switch = switch_us(queue, [(single_call(graphs, row["members"][0]), row["us"])
-                               for row in rows if len(row["members"]) == 1 and row.get("us")])
+    switch = switch_us(queue, graphs, {row["ops"][0]["key"]: row["us"] for row in rows
+                                       if len(row["members"]) == 1 and row.get("us")})
     model = latency.fit(samples_of(rows), host_us=host_us)
     report = judge(rows, host_us)
     model.group_error = report["held_out_groups"]["median_abs_error"] or 0.0
