@@ -214,8 +214,13 @@ def command_profile(args) -> int:
     from .execute.profile import Settings, profile_device, summary_lines
     settings = Settings(groups=args.groups, resolution=args.resolution, seed=args.seed,
                         max_group=args.max_group)
-    result = profile_device(args.device, settings, progress=_progress_bar(args.quiet),
-                            fresh=args.fresh)
+    if args.in_context:
+        from .execute.incontext import profile_in_context
+        result = profile_in_context(args.device, settings, plans=args.in_context,
+                                    fresh=args.fresh, progress=_progress_bar(args.quiet))
+    else:
+        result = profile_device(args.device, settings, progress=_progress_bar(args.quiet),
+                                fresh=args.fresh)
     print("\n".join(summary_lines(result)))
     _write_result(result.report, args.json)
     return 0
@@ -325,6 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--resolution", type=positive_int,
                       help="input size of every model (default: each model's Table 1 size)")
     prof.add_argument("--seed", type=int, default=0, help="of the random groups")
+    prof.add_argument("--in-context", type=positive_int, metavar="PLANS",
+                      help="fit the model on launches measured inside PLANS random plans' "
+                           "replays instead of streams of copies (--groups unused; "
+                           "docs/CLI.md)")
     prof.add_argument("--fresh", action="store_true",
                       help="measure everything again (default: resume what is stored)")
     prof.add_argument("--json", help="write the accuracy report here too")

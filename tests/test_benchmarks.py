@@ -50,35 +50,6 @@ def test_the_policy_judged_offline_finds_the_measured_optimum_and_scores_a_worse
     assert wrong["chosen"] == [(0,), (1,), (2,)] and wrong["fraction"] == 0.5
 
 
-def test_launches_measured_in_context_cover_every_node_once_and_fit_a_model(tmp_path):
-    import numpy as np
-
-    from benchmarks import context_profile
-    from fusion.execute.profile import read_journal
-    split = context_profile.random_policy(np.random.default_rng(0))
-    ready = [(g, i) for g in range(3) for i in range(3)]
-    groups = split(ready)
-    assert sorted(ref for group in groups for ref in group) == sorted(ready)
-    assert all(1 <= len(group) <= context_profile.MAX_GROUP for group in groups)
-    journal = tmp_path / "context.jsonl"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        count = context_profile.measure(DEFAULT_PLATFORM, plans=3, replays=2, resolution=48,
-                                        seed=1, output=journal,
-                                        models=("squeezenet_v1", "mobilenet_v2"))
-    rows = list(read_journal(journal).values())
-    assert len(rows) == count and all(row["us"] > 0 for row in rows)
-    for plan in {row["plan"] for row in rows}:      # each node of the plan in one launch
-        members = [tuple(ref) for row in rows if row["plan"] == plan for ref in row["members"]]
-        assert len(members) == len(set(members))
-        for g in {ref[0] for ref in members}:
-            nodes = sorted(i for h, i in members if h == g)
-            assert nodes == list(range(len(nodes)))   # every node of that model, once
-    assert sum(len(row["members"]) > 1 for row in rows) >= 8
-    result = context_profile.evaluate(journal, host_us=5.0)
-    assert result["launches"] == count and 0.0 <= result["in_context_within_10pct"] <= 1.0
-
-
 def test_a_launch_trace_keeps_every_launch_of_both_plans_each_round():
     from benchmarks import launch_trace
     with warnings.catch_warnings():

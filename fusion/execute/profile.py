@@ -536,6 +536,8 @@ def summary_lines(result: ProfileResult) -> list[str]:
              f"{split['groups']} (median error {_percent(split['median_abs_error'])})",
              f"leave one model out, fused groups within ±10 %: {pooled['within_10pct']:.0%} of "
              f"{pooled['groups']} (median error {_percent(pooled['median_abs_error'])})"]
+    if report.get("training"):           # a profile in context (fusion.execute.incontext)
+        lines.insert(1, f"training set: {report['training']}")
     for name, row in report["leave_one_model_out"].items():
         if "skipped" in row:
             lines.append(f"  without {name}: {row['skipped']}")

@@ -1,0 +1,161 @@
+"""The latency model fitted on launches measured where a replay runs them: inside plans.
+
+    result = profile_in_context("nvidia", Settings(), plans=24)   # python -m fusion profile
+    result.model                                                  #   --in-context 24
+
+The profile's samples (fusion.execute.profile) are streams of copies of one launch, its data and
+weights hot in the caches; a plan's replay is a chain of different kernels, each reading what
+the one before wrote and its own weights cold. On the H200 the two differ: each model's chain
+cost 16.5 µs a launch more than its launches' streams, and the launches of a replay took
+0.36-2.56x (tenth to ninetieth percentile) what the stream-fitted model predicted.
+
+Here the training set is `plans` random plans: one to four models drawn from the settings'
+models (one may come twice), every lock-step ready set split into random groups of up to
+`max_group`; each plan compiled as the executor compiles it (every fused kernel generated,
+built and bound) and replayed `replays` times on a profiling queue, two warm replays first. A
+launch's sample is its span in the in-order replay (from the end of the launch before it to its
+own end — the gap before it included: what it adds to the replay), the median over the replays.
+Plan p draws from its own generator (seed, p), so a profile of more plans extends one of fewer,
+and an interrupted one resumes at the first plan not finished. Samples go to
+`context-<settings>.jsonl` in the device's cache directory, one line per launch in the stream
+journal's format (`index`, `members`, `models`, `ops`, `us`) and a line `{"plan": p, "done":
+true}` after each plan. The model is fitted on them (singles give the operators' times, fused
+launches the group regressor), with no switch cost (a span holds it), judged as the stream
+profile is (held-out launches, each model left out), and stored as the device's model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyopencl as cl
+
+from ..errors import FusionError
+from ..plan import latency
+from ..runtime import Fuser, platform_context
+from .graphs import load
+from .plan import compile_plan
+from .profile import (ProfileResult, Settings, _write_atomic, cache_dir, host_enqueue_us, judge,
+                      model_graph, node_facts, samples_of, single_call)
+from .scenario import profile as profiled_replay
+
+REPLAYS = 5
+
+
+def random_policy(rng: np.random.Generator, max_group: int) -> Callable:
+    """A policy (fusion.execute.plan) splitting each ready set into random groups."""
+    def split(ready):
+        order = list(ready)
+        rng.shuffle(order)
+        groups = []
+        while order:
+            size = int(rng.integers(1, min(max_group, len(order)) + 1))
+            groups.append(order[:size])
+            order = order[size:]
+        return groups
+    split.__name__ = "random"
+    return split
+
+
+def read_plans(path: Path) -> dict[int, list[dict]]:
+    """Rows of every plan finished (its "done" line written), from its last attempt: plan ->
+    rows. An attempt cut short (no "done" line) is not a plan's."""
+    finished: dict[int, list[dict]] = {}
+    attempt: dict[int, list[dict]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue      # a line cut short by an interruption: its plan is measured again
+            if row.get("done"):
+                finished[row["plan"]] = attempt.pop(row["plan"], [])
+            elif row["launch"] == 0:
+                attempt[row["plan"]] = [row]          # a plan's (new) attempt begins
+            else:
+                attempt.setdefault(row["plan"], []).append(row)
+    return dict(sorted(finished.items()))
+
+
+def measure_plan(context: cl.Context, queue: cl.CommandQueue, fuser: Fuser, settings: Settings,
+                 plan_index: int, replays: int = REPLAYS) -> list[dict]:
+    """Plan `plan_index` of the training set, compiled and replayed: one row per launch."""
+    rng = np.random.default_rng([settings.seed, plan_index])
+    names = sorted(settings.models)
+    models = [names[k] for k in rng.integers(0, len(names), int(rng.integers(1, 5)))]
+    graphs = [model_graph(name, settings.resolution) for name in models]
+    plan = compile_plan(context, queue, graphs, policy=random_policy(rng, settings.max_group),
+                        fuser=fuser, seed=settings.seed + 100 * plan_index)
+    facts = node_facts(plan.graphs)
+    spans = [profiled_replay(context, plan).spans for _ in range(replays)]
+    rows = []
+    for k, launch in enumerate(plan.launches):
+        rows.append(dict(
+            index=plan_index * 100_000 + k, plan=plan_index, launch=k,
+            members=[list(ref) for ref in launch.nodes],
+            models=[models[g] for g, _ in launch.nodes],
+            ops=[facts[ref].as_dict() for ref in launch.nodes],
+            us=statistics.median((s[k][1] - s[k][0]) * 1e3 for s in spans)))
+    return rows
+
+
+def profile_in_context(device_name: str = "intel-cpu", settings: Settings = Settings(), *,
+                       plans: int = 24, replays: int = REPLAYS, fresh: bool = False,
+                       progress: Callable | None = None) -> ProfileResult:
+    """Measure what is not measured yet (`fresh`: everything again), fit, judge and store
+    (module docstring)."""
+    if plans < 4:
+        raise FusionError(f"a profile in context needs at least 4 plans, not {plans}")
+    context = platform_context(device_name)
+    device = context.devices[0]
+    directory = cache_dir(device)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"context-{settings.tag()}.jsonl"
+    if fresh and path.exists():
+        path.unlink()
+    done = read_plans(path)
+    queue = cl.CommandQueue(context)
+    fuser = Fuser(context)
+    todo = [p for p in range(plans) if p not in done]
+    measured_now = 0
+    bar = progress(total=plans, initial=plans - len(todo), desc="plans") if progress else None
+    with path.open("a") as journal:
+        for p in todo:
+            rows = measure_plan(context, queue, fuser, settings, p, replays)
+            journal.write("".join(json.dumps(row) + "\n" for row in rows)
+                          + json.dumps(dict(plan=p, done=True)) + "\n")
+            journal.flush()
+            done[p] = rows
+            measured_now += len(rows)
+            if bar:
+                bar.update(1)
+    if bar:
+        bar.close()
+    rows = [row for p in range(plans) for row in done[p]]
+    host_us = _host_us(context, queue, settings)
+    model = latency.fit(samples_of(rows), host_us=host_us)
+    report = judge(rows, host_us)
+    model.group_error = report["held_out_groups"]["median_abs_error"] or 0.0
+    report.update(device=f"{device.name.strip()} ({device.platform.name.strip()}, driver "
+                         f"{device.driver_version})", settings=dataclasses.asdict(settings),
+                  training=f"in context: {plans} plans, {replays} replays each",
+                  host_us=host_us, switch_us=0.0, samples=len(rows), unfusable=0,
+                  date=time.strftime("%Y-%m-%d %H:%M:%S"))
+    _write_atomic(directory / "model.pkl", pickle.dumps(model))
+    _write_atomic(directory / "report.json", json.dumps(report, indent=1).encode())
+    return ProfileResult(directory, model, report, measured_now)
+
+
+def _host_us(context: cl.Context, queue: cl.CommandQueue, settings: Settings) -> float:
+    """The host's enqueue, on the smallest node of the first model (loaded again for it)."""
+    graph = model_graph(sorted(settings.models)[0], settings.resolution)
+    loaded = load(context, queue, graph, np.random.default_rng(0))
+    smallest = min(range(len(loaded.nodes)),
+                   key=lambda i: int(np.prod(loaded.nodes[i].global_size)))
+    return host_enqueue_us(queue, single_call([loaded], (0, smallest)))

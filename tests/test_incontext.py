@@ -1,0 +1,103 @@
+"""The latency model fitted in context (fusion.execute.incontext) on the default device: random
+plans measured launch by launch, resumable, judged, stored; and its auto plans stay
+bit-identical to the models run alone."""
+from __future__ import annotations
+
+import json
+import pickle
+import warnings
+
+import numpy as np
+import pyopencl as cl
+import pytest
+
+from benchmarks import context_profile
+from fusion import graph as models
+from fusion.execute import incontext
+from fusion.execute.plan import compile_plan
+from fusion.execute.profile import Settings, summary_lines
+from fusion.runtime import platform_context
+
+pytestmark = pytest.mark.filterwarnings("ignore::pyopencl.CompilerWarning")
+
+SETTINGS = Settings(resolution=48, models=("squeezenet_v1", "mobilenet_v2"))
+
+
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PARALLEL_FUSION_CACHE", str(tmp_path_factory.mktemp("context-cache")))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield incontext.profile_in_context("intel-cpu", SETTINGS, plans=4, replays=2)
+
+
+def test_a_random_policy_splits_every_ready_set_into_groups_of_at_most_the_largest():
+    split = incontext.random_policy(np.random.default_rng(0), 3)
+    ready = [(g, i) for g in range(4) for i in range(2)]
+    for _ in range(20):
+        groups = split(ready)
+        assert sorted(ref for group in groups for ref in group) == sorted(ready)
+        assert all(1 <= len(group) <= 3 for group in groups)
+
+
+def test_every_node_of_every_plan_is_measured_once_inside_its_replay(profiled):
+    plans = incontext.read_plans(profiled.directory / f"context-{SETTINGS.tag()}.jsonl")
+    assert sorted(plans) == [0, 1, 2, 3]
+    for rows in plans.values():
+        members = [tuple(ref) for row in rows for ref in row["members"]]
+        assert len(members) == len(set(members))
+        for g in {ref[0] for ref in members}:
+            nodes = sorted(i for h, i in members if h == g)
+            assert nodes == list(range(len(nodes)))   # every node of that model, once
+        assert all(row["us"] > 0 for row in rows)
+    report = profiled.report
+    assert report["samples"] == sum(len(rows) for rows in plans.values()) == profiled.measured_now
+    assert report["switch_us"] == 0.0 and "in context: 4 plans" in report["training"]
+    assert "training set: in context" in "\n".join(summary_lines(profiled))
+    assert pickle.loads((profiled.directory / "model.pkl").read_bytes()).switch_us == 0.0
+
+
+def test_a_profile_of_more_plans_extends_and_an_unfinished_plan_is_measured_again(profiled):
+    path = profiled.directory / f"context-{SETTINGS.tag()}.jsonl"
+    lines = path.read_text().splitlines()
+    assert json.loads(lines[-1]) == {"plan": 3, "done": True}
+    path.write_text("\n".join(lines[:-1]) + "\n")          # plan 3 died before its end
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = incontext.profile_in_context("intel-cpu", SETTINGS, plans=5, replays=2)
+    plans = incontext.read_plans(path)
+    assert sorted(plans) == [0, 1, 2, 3, 4]
+    assert again.measured_now == len(plans[3]) + len(plans[4])
+    assert [row["members"] for row in plans[3]] == [json.loads(line)["members"]
+                                                   for line in lines[:-1]
+                                                   if json.loads(line).get("plan") == 3
+                                                   and "members" in json.loads(line)]
+    judged = context_profile.evaluate(path, host_us=again.model.host_us,
+                                      stream_model=again.model, draws=1)
+    assert judged["launches"] == again.report["samples"]
+    assert 0.0 <= judged["in_context_within_10pct"] <= 1.0 and "stream_within_10pct" in judged
+
+
+def test_auto_plans_of_the_model_fitted_in_context_are_bit_identical(profiled):
+    context = platform_context("intel-cpu")
+    queue = cl.CommandQueue(context)
+    graphs = [models.build(name, 48) for name in SETTINGS.models]
+    plans = [compile_plan(context, queue, graphs, policy=policy, latency=profiled.model)
+             for policy in ("none", "auto")]
+    rng = np.random.default_rng(7)
+    for k, graph in enumerate(graphs):
+        x = rng.uniform(-1, 1, graph.input_shape).astype(np.float32)
+        for plan in plans:
+            plan.upload(queue, k, x)
+    for plan in plans:
+        plan.replay(queue)
+    queue.finish()
+    for k in range(len(graphs)):
+        assert plans[0].output(queue, k).tobytes() == plans[1].output(queue, k).tobytes()
+
+
+def test_too_few_plans_is_an_error_before_anything_runs():
+    from fusion.errors import FusionError
+    with pytest.raises(FusionError, match="at least 4 plans, not 2"):
+        incontext.profile_in_context("intel-cpu", SETTINGS, plans=2)
