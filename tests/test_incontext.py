@@ -29,7 +29,8 @@ def profiled(tmp_path_factory):
         patch.setenv("PARALLEL_FUSION_CACHE", str(tmp_path_factory.mktemp("context-cache")))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            yield incontext.profile_in_context("intel-cpu", SETTINGS, plans=4, replays=2)
+            yield incontext.profile_in_context("intel-cpu", SETTINGS, plans=4, replays=2,
+                                                    warm_seconds=0.05)
 
 
 def test_a_random_policy_splits_every_ready_set_into_groups_of_at_most_the_largest():
@@ -65,7 +66,8 @@ def test_a_profile_of_more_plans_extends_and_an_unfinished_plan_is_measured_agai
     path.write_text("\n".join(lines[:-1]) + "\n")          # plan 3 died before its end
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        again = incontext.profile_in_context("intel-cpu", SETTINGS, plans=5, replays=2)
+        again = incontext.profile_in_context("intel-cpu", SETTINGS, plans=5, replays=2,
+                                                    warm_seconds=0.05)
     plans = incontext.read_plans(path)
     assert sorted(plans) == [0, 1, 2, 3, 4]
     assert again.measured_now == len(plans[3]) + len(plans[4])

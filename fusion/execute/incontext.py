@@ -12,7 +12,8 @@ cost 16.5 µs a launch more than its launches' streams, and the launches of a re
 Here the training set is `plans` random plans: one to four models drawn from the settings'
 models (one may come twice), every lock-step ready set split into random groups of up to
 `max_group`; each plan compiled as the executor compiles it (every fused kernel generated,
-built and bound) and replayed `replays` times on a profiling queue, two warm replays first. A
+built and bound), replayed for a second (the GPU clocks down while a plan builds), then
+replayed `replays` times on a profiling queue, two warm replays before each. A
 launch's sample is its span in the in-order replay (from the end of the launch before it to its
 own end — the gap before it included: what it adds to the replay), the median over the replays.
 Plan p draws from its own generator (seed, p), so a profile of more plans extends one of fewer,
@@ -40,12 +41,14 @@ from ..errors import FusionError
 from ..plan import latency
 from ..runtime import Fuser, platform_context
 from .graphs import load
+from .measure import busy, warm_up
 from .plan import compile_plan
-from .profile import (ProfileResult, Settings, _write_atomic, cache_dir, host_enqueue_us, judge,
+from .profile import (ProfileResult, Settings, write_atomic, cache_dir, host_enqueue_us, judge,
                       model_graph, node_facts, samples_of, single_call)
 from .scenario import profile as profiled_replay
 
 REPLAYS = 5
+WARM_SECONDS = 1.0
 
 
 def random_policy(rng: np.random.Generator, max_group: int) -> Callable:
@@ -84,8 +87,11 @@ def read_plans(path: Path) -> dict[int, list[dict]]:
 
 
 def measure_plan(context: cl.Context, queue: cl.CommandQueue, fuser: Fuser, settings: Settings,
-                 plan_index: int, replays: int = REPLAYS) -> list[dict]:
-    """Plan `plan_index` of the training set, compiled and replayed: one row per launch."""
+                 plan_index: int, replays: int = REPLAYS,
+                 warm_seconds: float = WARM_SECONDS) -> list[dict]:
+    """Plan `plan_index` of the training set, compiled, replayed for `warm_seconds` (the
+    device idles while a plan builds, and an idle GPU clocks down: fusion.execute.measure.
+    warm_up), then measured: one row per launch."""
     rng = np.random.default_rng([settings.seed, plan_index])
     names = sorted(settings.models)
     models = [names[k] for k in rng.integers(0, len(names), int(rng.integers(1, 5)))]
@@ -93,6 +99,7 @@ def measure_plan(context: cl.Context, queue: cl.CommandQueue, fuser: Fuser, sett
     plan = compile_plan(context, queue, graphs, policy=random_policy(rng, settings.max_group),
                         fuser=fuser, seed=settings.seed + 100 * plan_index)
     facts = node_facts(plan.graphs)
+    warm_up(busy(queue, plan.replay), warm_seconds)
     spans = [profiled_replay(context, plan).spans for _ in range(replays)]
     rows = []
     for k, launch in enumerate(plan.launches):
@@ -107,6 +114,7 @@ def measure_plan(context: cl.Context, queue: cl.CommandQueue, fuser: Fuser, sett
 
 def profile_in_context(device_name: str = "intel-cpu", settings: Settings = Settings(), *,
                        plans: int = 24, replays: int = REPLAYS, fresh: bool = False,
+                       warm_seconds: float = WARM_SECONDS,
                        progress: Callable | None = None) -> ProfileResult:
     """Measure what is not measured yet (`fresh`: everything again), fit, judge and store
     (module docstring)."""
@@ -127,7 +135,7 @@ def profile_in_context(device_name: str = "intel-cpu", settings: Settings = Sett
     bar = progress(total=plans, initial=plans - len(todo), desc="plans") if progress else None
     with path.open("a") as journal:
         for p in todo:
-            rows = measure_plan(context, queue, fuser, settings, p, replays)
+            rows = measure_plan(context, queue, fuser, settings, p, replays, warm_seconds)
             journal.write("".join(json.dumps(row) + "\n" for row in rows)
                           + json.dumps(dict(plan=p, done=True)) + "\n")
             journal.flush()
@@ -147,8 +155,8 @@ def profile_in_context(device_name: str = "intel-cpu", settings: Settings = Sett
                   training=f"in context: {plans} plans, {replays} replays each",
                   host_us=host_us, switch_us=0.0, samples=len(rows), unfusable=0,
                   date=time.strftime("%Y-%m-%d %H:%M:%S"))
-    _write_atomic(directory / "model.pkl", pickle.dumps(model))
-    _write_atomic(directory / "report.json", json.dumps(report, indent=1).encode())
+    write_atomic(directory / "model.pkl", pickle.dumps(model))
+    write_atomic(directory / "report.json", json.dumps(report, indent=1).encode())
     return ProfileResult(directory, model, report, measured_now)
 
 

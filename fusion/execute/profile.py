@@ -439,8 +439,8 @@ def _profile(device_name: str, settings: Settings, *, progress: Callable | None,
                          f"{device.driver_version})", settings=dataclasses.asdict(settings),
                   host_us=host_us, switch_us=switch, samples=len(rows),
                   date=time.strftime("%Y-%m-%d %H:%M:%S"))
-    _write_atomic(directory / "model.pkl", pickle.dumps(model))
-    _write_atomic(directory / "report.json", json.dumps(report, indent=1).encode())
+    write_atomic(directory / "model.pkl", pickle.dumps(model))
+    write_atomic(directory / "report.json", json.dumps(report, indent=1).encode())
     return ProfileResult(directory, model, report, measured_now)
 
 
@@ -495,7 +495,7 @@ def _accuracy(errs: Sequence[float]) -> dict:
                 errors=[round(e, 4) for e in errs])
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     temporary = path.with_suffix(path.suffix + ".tmp")
     temporary.write_bytes(data)
     os.replace(temporary, path)
