@@ -27,6 +27,7 @@ profile is (held-out launches, each model left out), and stored as the device's 
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import pickle
 import statistics
@@ -68,11 +69,13 @@ def random_policy(rng: np.random.Generator, max_group: int) -> Callable:
 
 def read_plans(path: Path) -> dict[int, list[dict]]:
     """Rows of every plan finished (its "done" line written), from its last attempt: plan ->
-    rows. An attempt cut short (no "done" line) is not a plan's."""
+    rows. An attempt cut short (no "done" line) is not a plan's. Reads `.gz` as well."""
     finished: dict[int, list[dict]] = {}
     attempt: dict[int, list[dict]] = {}
     if path.exists():
-        for line in path.read_text().splitlines():
+        data = path.read_bytes()
+        text = (gzip.decompress(data) if path.suffix == ".gz" else data).decode()
+        for line in text.splitlines():
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
