@@ -107,3 +107,15 @@ def test_too_few_plans_is_an_error_before_anything_runs():
     from fusion.errors import FusionError
     with pytest.raises(FusionError, match="at least 4 plans, not 2"):
         incontext.profile_in_context("intel-cpu", SETTINGS, plans=2)
+
+
+def test_a_plan_the_device_failed_on_is_left_out_when_the_profile_resumes(tmp_path):
+    path = tmp_path / "context.jsonl"
+    rows = [dict(index=k, plan=0, launch=k, members=[[0, k]], models=["m"], ops=[], us=1.0)
+            for k in range(3)]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows)
+                    + json.dumps(dict(plan=0, done=True)) + "\n"
+                    + json.dumps(dict(rows[0], plan=1)) + "\n"
+                    + json.dumps(dict(plan=1, done=True, failed="INVALID_COMMAND_QUEUE")) + "\n"
+                    + json.dumps(dict(rows[0], plan=2)) + "\n")           # plan 2 cut short
+    assert incontext.read_plans(path) == {0: rows, 1: []}

@@ -20,7 +20,8 @@ Plan p draws from its own generator (seed, p), so a profile of more plans extend
 and an interrupted one resumes at the first plan not finished. Samples go to
 `context-<settings>.jsonl` in the device's cache directory, one line per launch in the stream
 journal's format (`index`, `members`, `models`, `ops`, `us`) and a line `{"plan": p, "done":
-true}` after each plan. The model is fitted on them (singles give the operators' times, fused
+true}` after each plan (with `"failed": why` where the device failed on it: that plan is then
+left out, and the command ends with exit 2 saying to run it again). The model is fitted on them (singles give the operators' times, fused
 launches the group regressor), with no switch cost (a span holds it), judged as the stream
 profile is (held-out launches, each model left out), and stored as the device's model.
 """
@@ -38,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pyopencl as cl
 
-from ..errors import FusionError
+from ..errors import DeviceError, FusionError
 from ..plan import latency
 from ..runtime import Fuser, platform_context
 from .graphs import load
@@ -80,8 +81,8 @@ def read_plans(path: Path) -> dict[int, list[dict]]:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue      # a line cut short by an interruption: its plan is measured again
-            if row.get("done"):
-                finished[row["plan"]] = attempt.pop(row["plan"], [])
+            if row.get("done"):          # (a plan the device failed on: done, no rows)
+                finished[row["plan"]] = [] if row.get("failed") else attempt.pop(row["plan"], [])
             elif row["launch"] == 0:
                 attempt[row["plan"]] = [row]          # a plan's (new) attempt begins
             else:
@@ -138,7 +139,13 @@ def profile_in_context(device_name: str = "intel-cpu", settings: Settings = Sett
     bar = progress(total=plans, initial=plans - len(todo), desc="plans") if progress else None
     with path.open("a") as journal:
         for p in todo:
-            rows = measure_plan(context, queue, fuser, settings, p, replays, warm_seconds)
+            try:
+                rows = measure_plan(context, queue, fuser, settings, p, replays, warm_seconds)
+            except cl.Error as error:   # the device faulted (seen on the H200 in stream profiles)
+                journal.write(json.dumps(dict(plan=p, done=True, failed=str(error))) + "\n")
+                raise DeviceError(f"the device failed while measuring plan {p} of the profile "
+                                  f"in context: {error}; run it again: it goes on without that "
+                                  f"plan") from None
             journal.write("".join(json.dumps(row) + "\n" for row in rows)
                           + json.dumps(dict(plan=p, done=True)) + "\n")
             journal.flush()
