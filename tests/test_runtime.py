@@ -88,6 +88,28 @@ def test_cache_key_separates_source_and_options(cpu):
     assert key("a", ["-DX", "-DY"], device) != key("a", ["-DX -DY"], device)
 
 
+def test_forgetting_a_context_lets_go_of_its_programs(cpu):
+    import gc
+    import weakref
+    cache = ProgramCache()
+    context = cl.Context(cpu.devices)
+    device = context.devices[0]
+    source = "__kernel void k(__global float *x) { x[0] = 1.0f; }"
+    program = cache.get(context, device, source, [], "k")
+    other = cache.get(cpu, cpu.devices[0], source, [], "k")       # another context's: stays
+    assert cache.get(context, device, source, [], "k") is program and cache.builds == 2
+    held = weakref.ref(program)
+    del program
+    gc.collect()
+    assert held() is not None                                      # the cache holds it
+    cache.forget(context)
+    gc.collect()
+    assert held() is None and len(cache._programs) == 1            # (and with it the context)
+    assert cache.get(cpu, cpu.devices[0], source, [], "k") is other
+    cache.get(context, device, source, [], "k")                    # built again
+    assert cache.builds == 3
+
+
 def test_fuser_from_eight_threads_builds_once(cpu, wave_size):
     cache = ProgramCache()
     fuser = Fuser(cpu, wave_size=wave_size, cache=cache, strict=True)

@@ -41,7 +41,7 @@ import pyopencl as cl
 
 from ..errors import DeviceError, FusionError
 from ..plan import latency
-from ..runtime import Fuser, platform_context
+from ..runtime import PROGRAMS, Fuser, platform_context
 from .graphs import load
 from .measure import busy, warm_up
 from .plan import compile_plan
@@ -125,6 +125,14 @@ def profile_in_context(device_name: str = "intel-cpu", settings: Settings = Sett
     if plans < 4:
         raise FusionError(f"a profile in context needs at least 4 plans, not {plans}")
     context = platform_context(device_name)
+    try:
+        return _measure_and_fit(context, settings, plans, replays, fresh, warm_seconds, progress)
+    finally:
+        PROGRAMS.forget(context)    # as the stream profile does (fusion.execute.profile)
+
+
+def _measure_and_fit(context: cl.Context, settings: Settings, plans: int, replays: int,
+                     fresh: bool, warm_seconds: float, progress: Callable | None) -> ProfileResult:
     device = context.devices[0]
     directory = cache_dir(device)
     directory.mkdir(parents=True, exist_ok=True)

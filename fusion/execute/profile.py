@@ -46,7 +46,7 @@ from ..graph import MODELS, build as build_graph
 from ..graph.schedule import levels
 from ..plan import latency
 from ..plan.latency import LatencyModel, OpFacts, Sample
-from ..runtime import Fuser, platform_context
+from ..runtime import PROGRAMS, Fuser, platform_context
 from .graphs import LoadedGraph, load
 from .measure import busy, warm_up
 
@@ -364,6 +364,17 @@ def profile_device(device_name: str = "intel-cpu", settings: Settings = Settings
 def _profile(device_name: str, settings: Settings, *, progress: Callable | None, fresh: bool,
              warm_seconds: float) -> ProfileResult:
     context = platform_context(device_name)
+    try:
+        return _measure_and_fit(context, settings, progress=progress, fresh=fresh,
+                                warm_seconds=warm_seconds)
+    finally:
+        # nothing uses this context afterwards; its cached programs would keep it (on NVIDIA a
+        # CUDA context and its memory) alive, also when the device failed and is opened again
+        PROGRAMS.forget(context)
+
+
+def _measure_and_fit(context: cl.Context, settings: Settings, *, progress: Callable | None,
+                     fresh: bool, warm_seconds: float) -> ProfileResult:
     device = context.devices[0]
     directory = cache_dir(device)
     directory.mkdir(parents=True, exist_ok=True)

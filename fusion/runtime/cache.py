@@ -47,6 +47,14 @@ class Once(Generic[T]):
         entry.set_result(value)
         return value
 
+    def discard(self, keys) -> None:
+        """Forget the values of `keys` (a value being made stays with its maker)."""
+        with self._lock:
+            for key in keys:
+                entry = self._entries.get(key)
+                if entry is not None and entry.done():
+                    del self._entries[key]
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -56,6 +64,7 @@ class ProgramCache:
 
     def __init__(self):
         self._programs: Once[cl.Program] = Once()
+        self._keys_of: dict[int, set[str]] = {}    # a context's address -> its programs' keys
         self.builds = 0
         self.rebuilds = 0   # builds repeated because a program came back without its kernel
 
@@ -92,8 +101,18 @@ class ProgramCache:
                 return program
             raise MissingKernel(kernel_name)
         # A program belongs to its context: the key holds it, and the cached program keeps the
-        # context alive, so its address cannot be reused by another one.
-        return self._programs.get(self.key(source, options, device, context), build)
+        # context alive, so its address cannot be reused by another one (until forget()).
+        key = self.key(source, options, device, context)
+        if context is not None:
+            self._keys_of.setdefault(context.int_ptr, set()).add(key)
+        return self._programs.get(key, build)
+
+    def forget(self, context: cl.Context) -> None:
+        """Let go of every program built for `context`. A cached program retains its OpenCL
+        context — on NVIDIA's driver a CUDA context and its device memory — for as long as the
+        cache lives, after the last Python object of the context is gone: call this when a
+        context is done with (the profile does, when the device failed and is opened again)."""
+        self._programs.discard(self._keys_of.pop(context.int_ptr, ()))
 
 
 class MissingKernel(Exception):
