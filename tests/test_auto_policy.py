@@ -13,6 +13,7 @@ from fusion import graph as models
 from fusion.errors import FusionError
 from fusion.execute import profile as prof
 from fusion.execute.plan import compile_plan
+from fusion.runtime import platform_context
 
 pytestmark = pytest.mark.filterwarnings("ignore::pyopencl.CompilerWarning")
 
@@ -51,7 +52,7 @@ def test_the_profile_measures_every_operator_and_the_groups(profiled):
 
 
 def test_the_switch_cost_needs_every_node_of_a_model_measured_alone():
-    context = prof.platform_context("intel-cpu")
+    context = platform_context("intel-cpu")
     queue = cl.CommandQueue(context)
     graphs = prof.load_instances(context, queue, SETTINGS, copies=1)
     assert prof.switch_us(queue, graphs, {}) == 0.0       # nothing measured: no charge
@@ -257,18 +258,21 @@ def test_a_device_that_cannot_be_opened_again_is_a_device_error(profiled, monkey
     # with OUT_OF_RESOURCES, and the profile ended as an internal error
     import dataclasses
     from fusion.errors import DeviceError
-    real_context, opened = prof.platform_context, []
+    import contextlib
+    real_context, opened = prof.device_context, []
 
     def faulting(queue, launch_calls, **kwargs):
         raise cl.RuntimeError("clFinish failed: INVALID_COMMAND_QUEUE")
 
+    @contextlib.contextmanager
     def context(name):
         opened.append(name)
         if len(opened) > 1:
             raise cl.RuntimeError("Context failed: OUT_OF_RESOURCES")
-        return real_context(name)
+        with real_context(name) as opened_context:
+            yield opened_context
     monkeypatch.setattr(prof, "stream_us", faulting)
-    monkeypatch.setattr(prof, "platform_context", context)
+    monkeypatch.setattr(prof, "device_context", context)
     more = dataclasses.replace(SETTINGS, groups=SETTINGS.groups + 18)
     with pytest.raises(DeviceError, match="could not be opened again.*resumes") as raised:
         prof.profile_device("intel-cpu", more, warm_seconds=0.05)
@@ -284,7 +288,7 @@ def test_the_largest_profiled_group_is_a_setting(cache):
     assert dataclasses.replace(prof.Settings(), max_group=6).tag() != prof.Settings().tag()
     with pytest.raises(FusionError, match="2 to 16 operators, not 1"):
         prof.Settings(max_group=1)
-    context = prof.platform_context("intel-cpu")
+    context = platform_context("intel-cpu")
     queue = cl.CommandQueue(context)
     settings = prof.Settings(groups=40, resolution=48, models=("squeezenet_v1",), max_group=6)
     graphs = prof.load_instances(context, queue, settings, copies=6)

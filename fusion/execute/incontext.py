@@ -41,12 +41,12 @@ import pyopencl as cl
 
 from ..errors import DeviceError, FusionError
 from ..plan import latency
-from ..runtime import PROGRAMS, Fuser, platform_context
+from ..runtime import Fuser, device_context
 from .graphs import load
 from .measure import busy, warm_up
 from .plan import compile_plan
-from .profile import (ProfileResult, Settings, write_atomic, cache_dir, host_enqueue_us, judge,
-                      model_graph, node_facts, samples_of, single_call)
+from .profile import (ProfileResult, Settings, host_enqueue_us, journal_path, judge, model_graph,
+                      node_facts, samples_of, single_call, write_atomic)
 from .scenario import profile as profiled_replay
 
 REPLAYS = 5
@@ -124,21 +124,15 @@ def profile_in_context(device_name: str = "intel-cpu", settings: Settings = Sett
     (module docstring)."""
     if plans < 4:
         raise FusionError(f"a profile in context needs at least 4 plans, not {plans}")
-    context = platform_context(device_name)
-    try:
+    with device_context(device_name) as context:   # let go of at the end, as by the profile
         return _measure_and_fit(context, settings, plans, replays, fresh, warm_seconds, progress)
-    finally:
-        PROGRAMS.forget(context)    # as the stream profile does (fusion.execute.profile)
 
 
 def _measure_and_fit(context: cl.Context, settings: Settings, plans: int, replays: int,
                      fresh: bool, warm_seconds: float, progress: Callable | None) -> ProfileResult:
     device = context.devices[0]
-    directory = cache_dir(device)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"context-{settings.tag()}.jsonl"
-    if fresh and path.exists():
-        path.unlink()
+    path = journal_path(device, f"context-{settings.tag()}.jsonl", fresh)
+    directory = path.parent
     done = read_plans(path)
     queue = cl.CommandQueue(context)
     fuser = Fuser(context)

@@ -46,7 +46,7 @@ from ..graph import MODELS, build as build_graph
 from ..graph.schedule import levels
 from ..plan import latency
 from ..plan.latency import LatencyModel, OpFacts, Sample
-from ..runtime import PROGRAMS, Fuser, platform_context
+from ..runtime import Fuser, device_context
 from .graphs import LoadedGraph, load
 from .measure import busy, warm_up
 
@@ -363,24 +363,28 @@ def profile_device(device_name: str = "intel-cpu", settings: Settings = Settings
 
 def _profile(device_name: str, settings: Settings, *, progress: Callable | None, fresh: bool,
              warm_seconds: float) -> ProfileResult:
-    context = platform_context(device_name)
-    try:
+    # nothing uses the context afterwards; its cached programs would keep it (on NVIDIA a CUDA
+    # context and its memory) alive, also when the device failed and is opened again
+    with device_context(device_name) as context:
         return _measure_and_fit(context, settings, progress=progress, fresh=fresh,
                                 warm_seconds=warm_seconds)
-    finally:
-        # nothing uses this context afterwards; its cached programs would keep it (on NVIDIA a
-        # CUDA context and its memory) alive, also when the device failed and is opened again
-        PROGRAMS.forget(context)
+
+
+def journal_path(device: cl.Device, name: str, fresh: bool) -> Path:
+    """A journal in the device's cache directory (created), emptied first when `fresh`."""
+    directory = cache_dir(device)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    if fresh and path.exists():
+        path.unlink()
+    return path
 
 
 def _measure_and_fit(context: cl.Context, settings: Settings, *, progress: Callable | None,
                      fresh: bool, warm_seconds: float) -> ProfileResult:
     device = context.devices[0]
-    directory = cache_dir(device)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"samples-{settings.tag()}.jsonl"
-    if fresh and path.exists():
-        path.unlink()
+    path = journal_path(device, f"samples-{settings.tag()}.jsonl", fresh)
+    directory = path.parent
     done = read_journal(path)
     queue = cl.CommandQueue(context)
     graphs = load_instances(context, queue, settings, copies=settings.max_group)

@@ -3,6 +3,7 @@ its known defects as DeviceQuirks), its wave size, and the limits a fused kernel
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import warnings
@@ -74,6 +75,18 @@ def platform_context(name_part: str = DEFAULT_PLATFORM) -> cl.Context:
         raise FusionError(f"no OpenCL platform matching '{name_part}' (found: {known}); "
                           "`python3 tasks.py` installs Intel's CPU runtime, PoCL and Oclgrind")
     return cl.Context(platform.get_devices()[:1])
+
+
+@contextlib.contextmanager
+def device_context(name_part: str = DEFAULT_PLATFORM):
+    """platform_context(name_part) for the duration of the block, then every program the
+    package's cache built for it let go (ProgramCache.forget): for work that is done with its
+    context when the block ends, failed or not."""
+    context = platform_context(name_part)
+    try:
+        yield context
+    finally:
+        PROGRAMS.forget(context)
 
 
 @dataclasses.dataclass(frozen=True)
