@@ -28,7 +28,6 @@ profile is (held-out launches, each model left out), and stored as the device's 
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import json
 import pickle
 import statistics
@@ -45,8 +44,8 @@ from ..runtime import Fuser, device_context
 from .graphs import load
 from .measure import busy, warm_up
 from .plan import compile_plan
-from .profile import (ProfileResult, Settings, host_enqueue_us, journal_path, judge, model_graph,
-                      node_facts, samples_of, single_call, write_atomic)
+from .profile import (ProfileResult, Settings, host_enqueue_us, journal_lines, journal_path,
+                      judge, model_graph, node_facts, samples_of, single_call, write_atomic)
 from .scenario import profile as profiled_replay
 
 REPLAYS = 5
@@ -73,20 +72,13 @@ def read_plans(path: Path) -> dict[int, list[dict]]:
     rows. An attempt cut short (no "done" line) is not a plan's. Reads `.gz` as well."""
     finished: dict[int, list[dict]] = {}
     attempt: dict[int, list[dict]] = {}
-    if path.exists():
-        data = path.read_bytes()
-        text = (gzip.decompress(data) if path.suffix == ".gz" else data).decode()
-        for line in text.splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue      # a line cut short by an interruption: its plan is measured again
-            if row.get("done"):          # (a plan the device failed on: done, no rows)
-                finished[row["plan"]] = [] if row.get("failed") else attempt.pop(row["plan"], [])
-            elif row["launch"] == 0:
-                attempt[row["plan"]] = [row]          # a plan's (new) attempt begins
-            else:
-                attempt.setdefault(row["plan"], []).append(row)
+    for row in journal_lines(path):
+        if row.get("done"):          # (a plan the device failed on: done, no rows)
+            finished[row["plan"]] = [] if row.get("failed") else attempt.pop(row["plan"], [])
+        elif row["launch"] == 0:
+            attempt[row["plan"]] = [row]          # a plan's (new) attempt begins
+        else:
+            attempt.setdefault(row["plan"], []).append(row)
     return dict(sorted(finished.items()))
 
 

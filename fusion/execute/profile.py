@@ -291,23 +291,29 @@ class ProfileResult:
     measured_now: int
 
 
+def journal_lines(path: Path):
+    """The JSON lines of a journal (`.gz` too), in order; none if it does not exist. A line cut
+    short by an interruption is skipped: what it held is measured again."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    for line in (gzip.decompress(data) if path.suffix == ".gz" else data).decode().splitlines():
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            continue
+
+
 def read_journal(path: Path) -> dict[int, dict]:
     """Rows journaled so far. A sample begun but never finished (the process died, or the
     device failed, while measuring it) is not measured again: it is recorded as failed. A
     journal kept gzipped (`.gz`, as benchmarks/results holds them) is read as well."""
     done, begun = {}, {}
-    if path.exists():
-        data = path.read_bytes()
-        text = (gzip.decompress(data) if path.suffix == ".gz" else data).decode()
-        for line in text.splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by an interruption: measured again
-            if row.get("begun"):
-                begun[row["index"]] = row
-            else:
-                done[row["index"]] = row
+    for row in journal_lines(path):
+        if row.get("begun"):
+            begun[row["index"]] = row
+        else:
+            done[row["index"]] = row
     for index, row in begun.items():
         if index not in done:
             done[index] = dict(row, begun=False, us=None,
