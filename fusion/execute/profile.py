@@ -134,8 +134,8 @@ def switch_us(queue: cl.CommandQueue, graphs: Sequence[LoadedGraph],
     what the one before wrote — what a plan's replay does — streamed, against the sum of their
     own streams (`alone_us`, by operator key). Over every model: the excess over all their
     launches, per launch; 0 where no model's nodes were all measured. On the H200: 16.5 µs (a
-    stream of copies runs with its weights hot in the L2, a chain reads each layer's once);
-    on the CPU devices it is negative, so the model's charge is 0 there."""
+    stream of copies finds its data in the caches, presumably, where a chain reads each
+    layer's weights once); on the CPU devices it is negative, so the model charges 0 there."""
     excess, launches = 0.0, 0
     for g, loaded in enumerate(graphs):
         if g and loaded.graph is graphs[g - 1].graph:

@@ -9,5 +9,5 @@ from .launcher import BoundLaunch, FusedKernel, Fuser, FusionWarning, Launch
 
 __all__ = ["BoundLaunch", "DEFAULT_PLATFORM", "DeviceQuirks", "FusedKernel", "Fuser",
            "FusionWarning", "Launch", "PLATFORMS", "PROGRAMS", "ProgramCache", "build_alone",
-           "check_device_limits", "device_context", "find_platform", "platform_context", "preferred_wave_size",
-           "resolve_platform", "save_source"]
+           "check_device_limits", "device_context", "find_platform", "platform_context",
+           "preferred_wave_size", "resolve_platform", "save_source"]
