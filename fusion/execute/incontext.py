@@ -21,9 +21,10 @@ and an interrupted one resumes at the first plan not finished. Samples go to
 `context-<settings>.jsonl` in the device's cache directory, one line per launch in the stream
 journal's format (`index`, `members`, `models`, `ops`, `us`) and a line `{"plan": p, "done":
 true}` after each plan (with `"failed": why` where the device failed on it: that plan is then
-left out, and the command ends with exit 2 saying to run it again). The model is fitted on them (singles give the operators' times, fused
-launches the group regressor), with no switch cost (a span holds it), judged as the stream
-profile is (held-out launches, each model left out), and stored as the device's model.
+left out, and the command ends with exit 2 saying to run it again). The model is fitted on
+them (singles give the operators' times, fused launches the group regressor), with no switch
+cost (a span holds it), judged as the stream profile is (held-out launches, each model left
+out), and stored as the device's model.
 """
 from __future__ import annotations
 
