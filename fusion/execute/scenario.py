@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform as host_platform
+import statistics
 import sys
 import time
 import warnings
@@ -150,7 +151,7 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
         fused_launches=planned.fused_launches, shifts=list(planned.shifts),
         compile_seconds=planned.compile_seconds, memory=planned.memory(), adaptive=adaptive,
         samples={name: [s * 1e3 for s in values] for name, values in samples.items()},
-        launches=launches, notes=notes,
+        launches=launches, prediction=_prediction(launches, latency), notes=notes,
         warm_seconds=warm_seconds,
         timeline=dict(sequential=seq_profile.spans, planned=plan_profile.spans))
 
@@ -173,6 +174,21 @@ def _adapt(context, queue, graphs, planned: Plan, sequential: Plan, latency, fus
                 outputs_bit_identical=identical)
 
 
+def _prediction(launches: list[dict], latency: LatencyModel | None) -> dict | None:
+    """How the latency model did on the plan's own launches: each launch's span in the profiled
+    replay against its predicted device time plus the model's switch cost (what the policy
+    charged it, unless host-bound). None without predictions (policies other than auto)."""
+    pairs = [(launch["measured_ms"], launch["predicted_ms"] + latency.switch_us / 1e3)
+             for launch in launches if latency is not None and launch["predicted_ms"] is not None]
+    if not pairs:
+        return None
+    ratios = [measured / predicted for measured, predicted in pairs]
+    return dict(launches=len(pairs), switch_us=latency.switch_us,
+                within_10pct=sum(abs(r - 1.0) <= 0.10 for r in ratios) / len(ratios),
+                median_measured_over_predicted=statistics.median(ratios),
+                measured_ms=sum(m for m, _ in pairs), predicted_ms=sum(p for _, p in pairs))
+
+
 def table(result: dict) -> str:
     t, n = result["throughput_ratio"], result["null_ratio"]
     lines = [f"device: {result['device']}; policy {result['policy']}; {result['rounds']} "
@@ -191,6 +207,13 @@ def table(result: dict) -> str:
               f"{result['compile_seconds']:.2f} s",
               f"node outputs: {result['memory']['output_bytes'] / 2**20:.1f} MiB (one object "
               f"per node: {result['memory']['output_bytes_without_reuse'] / 2**20:.1f} MiB)"]
+    prediction = result.get("prediction")
+    if prediction:
+        lines.append(f"latency model on this plan's {prediction['launches']} launches (one "
+                     f"profiled replay): {prediction['within_10pct']:.0%} within ±10 %, measured "
+                     f"/ predicted median {prediction['median_measured_over_predicted']:.2f}; "
+                     f"{prediction['measured_ms']:.3f} ms measured, "
+                     f"{prediction['predicted_ms']:.3f} ms predicted")
     adaptive = result.get("adaptive")
     if adaptive:
         lines.append(f"adaptive: {len(adaptive['windows'])} windows, "
