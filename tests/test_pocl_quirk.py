@@ -47,7 +47,10 @@ def _run(context):
     b = rng.standard_normal(w1 * h1).astype(np.float32)
     mf = cl.mem_flags
     in0, in1 = (cl.Buffer(context, mf.COPY_HOST_PTR, hostbuf=x) for x in (a, b))
-    out0, out1 = (cl.Buffer(context, mf.READ_WRITE, x.nbytes) for x in (a, b))
+    # outputs start as NaN: freed memory of an earlier run (another CPU device of this process)
+    # may hold the right answer, and a launch that writes nothing would pass (seen once in CI)
+    out0, out1 = (cl.Buffer(context, mf.READ_WRITE | mf.COPY_HOST_PTR,
+                            hostbuf=np.full_like(x, np.nan)) for x in (a, b))
     split = (w0 // 4) * (-(-h0 // 4))
     cl.Kernel(program, "two_branches")(
         queue, ((split + 1) * 16,), (16,), in0, out0, np.int32(w0), np.int32(h0),
