@@ -22,12 +22,11 @@ import time
 
 def compare(models: list[str], *, device_name: str, switch_us: float, rounds: int,
             sample_seconds: float, resolution: int | None = None) -> dict:
-    import numpy as np
     import pyopencl as cl
 
     from fusion.execute.measure import (alternating, busy, choose_iterations, ratios, summary,
                                         warm_up)
-    from fusion.execute.plan import compile_plan
+    from fusion.execute.plan import compile_plan, outputs_identical
     from fusion.execute.profile import cached_model, model_graph
     from fusion.runtime import Fuser, platform_context
     context = platform_context(device_name)
@@ -48,17 +47,8 @@ def compare(models: list[str], *, device_name: str, switch_us: float, rounds: in
                                    latency=other),
              "sequential again": compile_plan(context, queue, graphs, policy="none",
                                               fuser=fuser)}
-    rng = np.random.default_rng(1000)
-    for k, graph in enumerate(graphs):
-        x = rng.uniform(-1, 1, graph.input_shape).astype(np.float32)
-        for plan in plans.values():
-            plan.upload(queue, k, x)
-    for plan in plans.values():
-        plan.replay(queue)
-    queue.finish()
-    reference = [plans["sequential"].output(queue, k).tobytes() for k in range(len(graphs))]
-    identical = all(plan.output(queue, k).tobytes() == reference[k]
-                    for plan in plans.values() for k in range(len(graphs)))
+    reference, *others = plans.values()
+    identical = all(outputs_identical(queue, reference, others, seed=1000))
     variants = {name: busy(queue, plan.replay) for name, plan in plans.items()}
     warm_up(variants["stored"])
     iterations = choose_iterations(variants["sequential"], sample_seconds, limit=100)

@@ -174,3 +174,21 @@ def compile_plan(context: cl.Context, queue: cl.CommandQueue, graphs: Sequence[G
                                           predicted if len(calls) == 1 else None))
     name = policy if isinstance(policy, str) else getattr(policy, "__name__", "custom")
     return Plan(loaded, launches, name, time.perf_counter() - started, shifts)
+
+
+def outputs_identical(queue: cl.CommandQueue, reference: Plan, others: Sequence[Plan],
+                      seed: int) -> list[bool]:
+    """Per model: whether every plan of `others` gives the bit-identical output of `reference`
+    (plans of the same graphs), each model's input drawn from `seed` and uploaded to all of them,
+    every plan replayed once."""
+    plans = [reference, *others]
+    rng = np.random.default_rng(seed)
+    for k, loaded in enumerate(reference.graphs):
+        x = rng.uniform(-1, 1, loaded.graph.input_shape).astype(np.float32)
+        for plan in plans:
+            plan.upload(queue, k, x)
+    for plan in plans:
+        plan.replay(queue)
+    queue.finish()
+    return [all(plan.output(queue, k).tobytes() == reference.output(queue, k).tobytes()
+                for plan in others) for k in range(len(reference.graphs))]

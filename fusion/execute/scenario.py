@@ -18,15 +18,14 @@ import sys
 import time
 import warnings
 
-import numpy as np
 import pyopencl as cl
 
 from ..errors import FusionError
-from ..plan.latency import LatencyModel
+from ..plan.latency import LatencyModel, within
 from ..runtime import Fuser, FusionWarning, platform_context
 from .adapt import AdaptivePlan
 from .measure import alternating, busy, choose_iterations, ratios, summary, warm_up
-from .plan import Plan, compile_plan
+from .plan import Plan, compile_plan, outputs_identical
 from .profile import cached_model, model_graph, profile_device
 
 
@@ -103,16 +102,7 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
                                latency=latency)
         again = compile_plan(context, queue, graphs, policy="none", fuser=fuser, seed=seed)
     notes = sorted({str(w.message) for w in caught if issubclass(w.category, FusionWarning)})
-    rng = np.random.default_rng(seed + 1000)
-    for k, graph in enumerate(graphs):
-        x = rng.uniform(-1, 1, graph.input_shape).astype(np.float32)
-        for plan in (sequential, planned, again):
-            plan.upload(queue, k, x)
-    sequential.replay(queue)
-    planned.replay(queue)
-    queue.finish()
-    identical = [sequential.output(queue, k).tobytes() == planned.output(queue, k).tobytes()
-                 for k in range(len(graphs))]
+    identical = outputs_identical(queue, sequential, [planned, again], seed + 1000)
     variants = {"sequential": busy(queue, sequential.replay), "planned": busy(queue, planned.replay),
                 "sequential again": busy(queue, again.replay)}
     warm_up(variants["planned"], warm_seconds)  # clocks up before anything is timed
@@ -184,7 +174,7 @@ def _prediction(launches: list[dict], latency: LatencyModel | None) -> dict | No
         return None
     ratios = [measured / predicted for measured, predicted in pairs]
     return dict(launches=len(pairs), switch_us=latency.switch_us,
-                within_10pct=sum(abs(r - 1.0) <= 0.10 for r in ratios) / len(ratios),
+                within_10pct=within([r - 1.0 for r in ratios]),
                 median_measured_over_predicted=statistics.median(ratios),
                 measured_ms=sum(m for m, _ in pairs), predicted_ms=sum(p for _, p in pairs))
 
