@@ -39,6 +39,12 @@ class Profile:
     def total_ms(self) -> float:
         return max(end for _, end in self.spans) if self.spans else 0.0
 
+    def added_ms(self) -> list[float]:
+        """Per launch, what it added to the replay: from the end of the launch before it (the
+        replay's start for the first) to its own end — any idle gap before it included."""
+        ends = [0.0] + [end for _, end in self.spans]
+        return [ends[k + 1] - ends[k] for k in range(len(self.spans))]
+
 
 def profile(context: cl.Context, plan: Plan, warm: int = 2) -> Profile:
     """Device times of one replay (after `warm` replays on the same queue). The queue is in
@@ -120,9 +126,10 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
     adaptive = _adapt(context, queue, graphs, planned, sequential, latency, fuser, seed,
                       adapt) if adapt else None
     launches = []
-    for row, (start, end) in zip(planned.schedule(), plan_profile.spans):
+    for row, (start, end), added in zip(planned.schedule(), plan_profile.spans,
+                                        plan_profile.added_ms()):
         predicted = row.pop("predicted_us")
-        row.update(measured_ms=end - start, start_ms=start,
+        row.update(measured_ms=end - start, start_ms=start, added_ms=added,
                    predicted_ms=predicted / 1e3 if predicted is not None else None)
         launches.append(row)
     return dict(
@@ -165,10 +172,11 @@ def _adapt(context, queue, graphs, planned: Plan, sequential: Plan, latency, fus
 
 
 def _prediction(launches: list[dict], latency: LatencyModel | None) -> dict | None:
-    """How the latency model did on the plan's own launches: each launch's span in the profiled
-    replay against its predicted device time plus the model's switch cost (what the policy
-    charged it, unless host-bound). None without predictions (policies other than auto)."""
-    pairs = [(launch["measured_ms"], launch["predicted_ms"] + latency.switch_us / 1e3)
+    """How the latency model did on the plan's own launches: what each added to the profiled
+    replay (Profile.added_ms: its device time and any gap before it) against its predicted
+    device time plus the model's switch cost (what the policy charged it, unless host-bound).
+    None without predictions (policies other than auto)."""
+    pairs = [(launch["added_ms"], launch["predicted_ms"] + latency.switch_us / 1e3)
              for launch in launches if latency is not None and launch["predicted_ms"] is not None]
     if not pairs:
         return None
