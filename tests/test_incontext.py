@@ -15,7 +15,7 @@ import pytest
 from benchmarks import context_profile
 from fusion import graph as models
 from fusion.execute import incontext
-from fusion.execute.plan import compile_plan
+from fusion.execute.plan import compile_plan, outputs_identical
 from fusion.execute.profile import Settings, summary_lines
 from fusion.runtime import platform_context
 
@@ -91,16 +91,41 @@ def test_auto_plans_of_the_model_fitted_in_context_are_bit_identical(profiled):
     graphs = [models.build(name, 48) for name in SETTINGS.models]
     plans = [compile_plan(context, queue, graphs, policy=policy, latency=profiled.model)
              for policy in ("none", "auto")]
-    rng = np.random.default_rng(7)
-    for k, graph in enumerate(graphs):
-        x = rng.uniform(-1, 1, graph.input_shape).astype(np.float32)
-        for plan in plans:
-            plan.upload(queue, k, x)
-    for plan in plans:
-        plan.replay(queue)
-    queue.finish()
-    for k in range(len(graphs)):
-        assert plans[0].output(queue, k).tobytes() == plans[1].output(queue, k).tobytes()
+    assert profiled.model.measured_in == "context"
+    assert outputs_identical(queue, plans[0], plans[1:], 7) == [True, True]
+
+
+def test_recalibration_measures_a_model_fitted_in_context_in_context(profiled, monkeypatch):
+    from fusion.execute import adapt
+    from fusion.plan.latency import LatencyModel
+
+    def no_streams(*args, **kwargs):
+        raise AssertionError("a model fitted in context was corrected with stream measurements")
+    monkeypatch.setattr(adapt, "stream_us", no_streams)
+    context = platform_context("intel-cpu")
+    queue = cl.CommandQueue(context)
+    graphs = [models.build(name, 48) for name in SETTINGS.models]
+    adaptive = adapt.AdaptivePlan(context, queue, graphs, latency=profiled.model,
+                                  window_seconds=0.05, trial_rounds=3, max_group=3)
+    alone, groups, host = adaptive.remeasure()
+    assert set(alone) == {fact.key for fact in adaptive.facts.values()}
+    assert all(us > 0 for us in alone.values()) and host > 0
+    sizes = [len(sample.ops) for sample in groups]
+    assert sizes and min(sizes) >= 2 and max(sizes) <= 3
+    fused = {tuple(sorted(f.key for f in sample.ops)) for sample in groups}
+    running = {tuple(sorted(adaptive.facts[ref].key for ref in launch.nodes))
+               for launch in adaptive.plan.launches if len(launch.nodes) > 1}
+    assert running <= fused                       # the running plan's fused launches, again
+    adaptive.recalibrate()
+    assert isinstance(adaptive.model, LatencyModel) and adaptive.model.measured_in == "context"
+    sequential = compile_plan(context, queue, graphs, policy="none", loaded=adaptive.graphs)
+    assert outputs_identical(queue, sequential, [adaptive.plan], 8) == [True, True]
+
+
+def test_a_ready_set_is_fused_in_groups_of_at_most_the_largest():
+    from fusion.execute.adapt import ready_sets_fused
+    ready = [(g, 0) for g in range(7)]
+    assert ready_sets_fused(3)(ready) == [ready[0:3], ready[3:6], ready[6:]]
 
 
 def test_too_few_plans_is_an_error_before_anything_runs():

@@ -15,7 +15,11 @@ what is watched is the drift, observed / (predicted × bias). When the drift sta
 `threshold` (either way) for `patience` windows in a row,
 the executor recalibrates: it measures again, now, every operator of the models alone, every
 fused launch of the plan and every lock-step ready set it could fuse instead (the groups a
-re-plan chooses among), and the host's enqueue; corrects the model with them
+re-plan chooses among), and the host's enqueue — the way the model's own samples were
+measured (`LatencyModel.measured_in`): as streams of copies of one launch for a model of
+`python -m fusion profile`, inside replays (what each launch adds to the replay of the
+sequential plan, of the running plan and of a plan fusing every ready set) for one of
+`--in-context`; corrects the model with them
 (`LatencyModel.recalibrated`); and plans again with the corrected model. Where the new plan's
 groups differ, it is compiled (fused kernels come from the fuser's cache) and tried against the
 running one, head to head (`trial_rounds` rounds alternating, median of per-round ratios): it
@@ -41,7 +45,8 @@ from ..graph.schedule import ready_sets
 from ..plan.latency import LatencyModel, Sample
 from ..runtime.launcher import Fuser
 from .graphs import LoadedGraph
-from .measure import busy, choose_iterations, head_to_head
+from .incontext import REPLAYS
+from .measure import added_us, busy, choose_iterations, head_to_head
 from .plan import Plan, compile_plan
 from .profile import fused_call, host_enqueue_us, node_facts, single_call, stream_us
 
@@ -60,6 +65,14 @@ class Check:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def ready_sets_fused(max_group: int):
+    """A policy (fusion.execute.plan) fusing each ready set, in groups of up to `max_group`."""
+    def fused(ready):
+        return [list(ready[k:k + max_group]) for k in range(0, len(ready), max_group)]
+    fused.__name__ = f"ready sets fused by {max_group}"
+    return fused
 
 
 def faster_beyond_noise(trial: dict) -> bool:
@@ -158,7 +171,18 @@ class AdaptivePlan:
         return list(distinct.values())
 
     def remeasure(self) -> tuple[dict[str, float], list[Sample], float]:
-        """Now: every distinct operator alone (µs), the candidate groups fused, host enqueue."""
+        """Now, measured as the model's samples were (LatencyModel.measured_in): every distinct
+        operator alone (µs), the candidate groups fused, and the host's enqueue."""
+        if self.model.measured_in == "context":
+            alone, groups = self._remeasure_in_context()
+        else:
+            alone, groups = self._remeasure_in_streams()
+        smallest = min(self.facts, key=lambda ref: self.facts[ref].work_items)
+        host = host_enqueue_us(self.queue, single_call(self.graphs, smallest))
+        return alone, groups, host
+
+    def _remeasure_in_streams(self) -> tuple[dict[str, float], list[Sample]]:
+        """Each operator and candidate group as a stream of copies (fusion.execute.profile)."""
         alone: dict[str, float] = {}
         for ref, fact in self.facts.items():
             if fact.key not in alone:
@@ -169,9 +193,29 @@ class AdaptivePlan:
             if call is not None:
                 groups.append(Sample(tuple(self.facts[ref] for ref in members),
                                      stream_us(self.queue, [call])[0]))
-        smallest = min(self.facts, key=lambda ref: self.facts[ref].work_items)
-        host = host_enqueue_us(self.queue, single_call(self.graphs, smallest))
-        return alone, groups, host
+        return alone, groups
+
+    def _remeasure_in_context(self) -> tuple[dict[str, float], list[Sample]]:
+        """What each launch adds to a replay (fusion.execute.incontext): every node inside a
+        replay of the sequential plan (an operator's time: the median over its nodes); the
+        running plan's fused launches inside its replay, and every lock-step ready set fused
+        (in groups of up to `max_group`) inside a replay of the plan of them."""
+        def replayed(plan: Plan) -> list[tuple[tuple, float]]:
+            return list(zip((launch.nodes for launch in plan.launches),
+                            added_us(self.context, plan, REPLAYS)))
+
+        graphs = [g.graph for g in self.graphs]
+        sequential, every = (compile_plan(self.context, self.queue, graphs, policy=policy,
+                                          fuser=self.fuser, loaded=self.graphs)
+                             for policy in ("none", ready_sets_fused(self.max_group)))
+        times: dict[str, list[float]] = {}
+        for (ref,), us in replayed(sequential):
+            times.setdefault(self.facts[ref].key, []).append(us)
+        alone = {key: statistics.median(values) for key, values in times.items()}
+        groups = [Sample(tuple(self.facts[ref] for ref in members), us)
+                  for plan in (self.plan, every) for members, us in replayed(plan)
+                  if len(members) > 1]
+        return alone, groups
 
     def recalibrate(self) -> bool:
         """Measure again, correct the model, plan again; True when the plan changed."""

@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import pickle
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,11 +42,10 @@ from ..errors import DeviceError, FusionError
 from ..plan import latency
 from ..runtime import Fuser, device_context
 from .graphs import load
-from .measure import busy, warm_up
+from .measure import added_us, busy, warm_up
 from .plan import compile_plan
 from .profile import (ProfileResult, Settings, host_enqueue_us, journal_lines, journal_path,
                       judge, model_graph, node_facts, samples_of, single_call, write_atomic)
-from .scenario import profile as profiled_replay
 
 REPLAYS = 5
 WARM_SECONDS = 1.0
@@ -97,7 +95,7 @@ def measure_plan(context: cl.Context, queue: cl.CommandQueue, fuser: Fuser, sett
                         fuser=fuser, seed=settings.seed + 100 * plan_index)
     facts = node_facts(plan.graphs)
     warm_up(busy(queue, plan.replay), warm_seconds)
-    added = [profiled_replay(context, plan).added_ms() for _ in range(replays)]
+    added = added_us(context, plan, replays)
     rows = []
     for k, launch in enumerate(plan.launches):
         rows.append(dict(
@@ -105,7 +103,7 @@ def measure_plan(context: cl.Context, queue: cl.CommandQueue, fuser: Fuser, sett
             members=[list(ref) for ref in launch.nodes],
             models=[models[g] for g, _ in launch.nodes],
             ops=[facts[ref].as_dict() for ref in launch.nodes],
-            us=statistics.median(replay[k] * 1e3 for replay in added)))
+            us=added[k]))
     return rows
 
 
@@ -155,6 +153,7 @@ def _measure_and_fit(context: cl.Context, settings: Settings, plans: int, replay
     model = latency.fit(samples_of(rows), host_us=host_us)
     report = judge(rows, host_us)
     model.group_error = report["held_out_groups"]["median_abs_error"] or 0.0
+    model.measured_in = "context"
     report.update(device=f"{device.name.strip()} ({device.platform.name.strip()}, driver "
                          f"{device.driver_version})", settings=dataclasses.asdict(settings),
                   training=f"in context: {plans} plans, {replays} replays each",

@@ -3,13 +3,20 @@ drift of the machine (clocks, other load) hits them alike; results are per-round
 
 On the lent GPU, separately timed runs drifted by +-40 %, alternating rounds by +-5 %: only
 ratios taken within one round are trusted, and their median is quoted.
+
+Where time goes inside a replay is measured on a profiling queue: `profiled_replay` gives each
+launch's (start, end), `added_us` what each launch adds to a replay (the gap before it
+included), the median of several.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 import time
 from collections.abc import Callable
+
+import pyopencl as cl
 
 
 def busy(queue, enqueue: Callable) -> Callable[[int], None]:
@@ -84,3 +91,50 @@ def head_to_head(queue, a: Callable, b: Callable, *, rounds: int, sample_seconds
     return dict(a_over_b=summary(ratios(samples["a"], samples["b"])),
                 null=summary(ratios(samples["a"], samples["a again"])), iterations=iterations,
                 samples_ms={k: [v * 1e3 for v in vs] for k, vs in samples.items()})
+
+
+@dataclasses.dataclass
+class Profile:
+    """One profiled replay: per launch (start, end) in ms from the first launch's start."""
+
+    spans: list[tuple[float, float]]
+
+    @property
+    def total_ms(self) -> float:
+        return max(end for _, end in self.spans) if self.spans else 0.0
+
+    def added_ms(self) -> list[float]:
+        """Per launch, what it added to the replay: from the end of the launch before it (the
+        replay's start for the first) to its own end — any idle gap before it included."""
+        ends = [0.0] + [end for _, end in self.spans]
+        return [ends[k + 1] - ends[k] for k in range(len(self.spans))]
+
+
+def profiled_replay(context: cl.Context, plan, warm: int = 2) -> Profile:
+    """Device times of one replay of `plan` (a fusion.execute.plan.Plan), after `warm` replays
+    on the same queue. The queue is in order, so a launch starts when the one before ends:
+    where a runtime reports an earlier start (Intel's CPU runtime reports when a command was
+    queued), the start is moved there."""
+    queue = cl.CommandQueue(context, properties=cl.command_queue_properties.PROFILING_ENABLE)
+    for _ in range(warm):
+        plan.replay(queue)
+    queue.finish()
+    events = [cl.enqueue_nd_range_kernel(queue, launch.kernel, launch.global_size,
+                                         launch.local_size) for launch in plan.launches]
+    queue.finish()
+    first = min(event.profile.start for event in events)
+    spans, previous_end = [], 0.0
+    for event in events:
+        start = max((event.profile.start - first) * 1e-6, previous_end)
+        end = max((event.profile.end - first) * 1e-6, start)
+        spans.append((start, end))
+        previous_end = end
+    return Profile(spans)
+
+
+def added_us(context: cl.Context, plan, replays: int) -> list[float]:
+    """Per launch of `plan`, the µs it adds to a replay (Profile.added_ms), the median over
+    `replays` profiled replays."""
+    added = [profiled_replay(context, plan).added_ms() for _ in range(replays)]
+    return [statistics.median(replay[k] for replay in added) * 1e3
+            for k in range(len(plan.launches))]

@@ -10,7 +10,6 @@ a profiling queue gives each launch's device time and each model's latency withi
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform as host_platform
 import statistics
@@ -24,47 +23,10 @@ from ..errors import FusionError
 from ..plan.latency import LatencyModel, within
 from ..runtime import Fuser, FusionWarning, platform_context
 from .adapt import AdaptivePlan
-from .measure import alternating, busy, choose_iterations, ratios, summary, warm_up
+from .measure import (alternating, busy, choose_iterations, profiled_replay, ratios, summary,
+                      warm_up)
 from .plan import Plan, compile_plan, outputs_identical
 from .profile import cached_model, model_graph, profile_device
-
-
-@dataclasses.dataclass
-class Profile:
-    """One profiled replay: per launch (start, end) in ms from the first launch's start."""
-
-    spans: list[tuple[float, float]]
-
-    @property
-    def total_ms(self) -> float:
-        return max(end for _, end in self.spans) if self.spans else 0.0
-
-    def added_ms(self) -> list[float]:
-        """Per launch, what it added to the replay: from the end of the launch before it (the
-        replay's start for the first) to its own end — any idle gap before it included."""
-        ends = [0.0] + [end for _, end in self.spans]
-        return [ends[k + 1] - ends[k] for k in range(len(self.spans))]
-
-
-def profile(context: cl.Context, plan: Plan, warm: int = 2) -> Profile:
-    """Device times of one replay (after `warm` replays on the same queue). The queue is in
-    order, so a launch starts when the one before ends: where a runtime reports an earlier
-    start (Intel's CPU runtime reports when a command was queued), the start is moved there."""
-    queue = cl.CommandQueue(context, properties=cl.command_queue_properties.PROFILING_ENABLE)
-    for _ in range(warm):
-        plan.replay(queue)
-    queue.finish()
-    events = [cl.enqueue_nd_range_kernel(queue, launch.kernel, launch.global_size,
-                                         launch.local_size) for launch in plan.launches]
-    queue.finish()
-    first = min(event.profile.start for event in events)
-    spans, previous_end = [], 0.0
-    for event in events:
-        start = max((event.profile.start - first) * 1e-6, previous_end)
-        end = max((event.profile.end - first) * 1e-6, start)
-        spans.append((start, end))
-        previous_end = end
-    return Profile(spans)
 
 
 def _model_latency(plan: Plan, spans) -> list[float]:
@@ -114,7 +76,7 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
     warm_up(variants["planned"], warm_seconds)  # clocks up before anything is timed
     iterations = choose_iterations(variants["sequential"], sample_seconds, limit=100)
     samples = alternating(variants, rounds=rounds, iterations=iterations)
-    seq_profile, plan_profile = profile(context, sequential), profile(context, planned)
+    seq_profile, plan_profile = profiled_replay(context, sequential), profiled_replay(context, planned)
     throughput = summary(ratios(samples["sequential"], samples["planned"]))
     null = summary(ratios(samples["sequential"], samples["sequential again"]))
     plan_latency = _model_latency(planned, plan_profile.spans)

@@ -122,6 +122,10 @@ class LatencyModel:
     # µs a launch costs a replay beyond its stream-of-copies time when the kernel before it
     # was another (set by the profile; 0 in a model stored before it was measured)
     switch_us = 0.0
+    # what its samples were: "streams" (copies of one launch back to back, fusion.execute.
+    # profile) or "context" (launches inside replays of plans, fusion.execute.incontext);
+    # recalibration measures the same way
+    measured_in = "streams"
 
     def __init__(self, *, alone, group, kinds: Sequence[str], known: dict[str, float],
                  host_us: float):
@@ -168,6 +172,7 @@ class LatencyModel:
                              known={**self.known, **alone_us},
                              host_us=self.host_us if host_us is None else host_us)
         model.group_error, model.switch_us = self.group_error, self.switch_us
+        model.measured_in = self.measured_in
         fused = [g for g in groups if len(g.ops) > 1]
         if fused:
             model.group_scale = statistics.median(
