@@ -175,7 +175,9 @@ def test_run_uses_the_stored_model_by_default(profiled, cache, tmp_path):
     assert 0.0 <= prediction["within_10pct"] <= 1.0 and prediction["predicted_ms"] > 0
     assert abs(prediction["measured_ms"] - sum(l["added_ms"] for l in result["launches"])) < 1e-6
     assert all(l["added_ms"] >= l["measured_ms"] - 1e-9 for l in result["launches"])
-    assert f"latency model on this plan's {prediction['launches']} launches" in done.stdout
+    assert prediction["model_measured_in"] == "streams"   # the stored model: a stream profile
+    assert (f"latency model (fitted on streams) on this plan's {prediction['launches']} launches"
+            in done.stdout)
     adaptive = result["adaptive"]                      # --adapt: the windows that followed
     assert len(adaptive["windows"]) == 4 and adaptive["outputs_bit_identical"] is True
     assert "adaptive: 4 windows" in done.stdout

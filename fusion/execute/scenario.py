@@ -144,6 +144,7 @@ def _prediction(launches: list[dict], latency: LatencyModel | None) -> dict | No
         return None
     ratios = [measured / predicted for measured, predicted in pairs]
     return dict(launches=len(pairs), switch_us=latency.switch_us,
+                model_measured_in=latency.measured_in, host_us=latency.host_us,
                 within_10pct=within([r - 1.0 for r in ratios]),
                 median_measured_over_predicted=statistics.median(ratios),
                 measured_ms=sum(m for m, _ in pairs), predicted_ms=sum(p for _, p in pairs))
@@ -169,8 +170,8 @@ def table(result: dict) -> str:
               f"per node: {result['memory']['output_bytes_without_reuse'] / 2**20:.1f} MiB)"]
     prediction = result.get("prediction")
     if prediction:
-        lines.append(f"latency model on this plan's {prediction['launches']} launches (one "
-                     f"profiled replay): {prediction['within_10pct']:.0%} within ±10 %, measured "
+        lines.append(f"latency model (fitted on {prediction['model_measured_in']}) on this "
+                     f"plan's {prediction['launches']} launches (one profiled replay): {prediction['within_10pct']:.0%} within ±10 %, measured "
                      f"/ predicted median {prediction['median_measured_over_predicted']:.2f}; "
                      f"{prediction['measured_ms']:.3f} ms measured, "
                      f"{prediction['predicted_ms']:.3f} ms predicted")
