@@ -85,6 +85,36 @@ def test_a_profile_of_more_plans_extends_and_an_unfinished_plan_is_measured_agai
     assert 0.0 <= judged["in_context_within_10pct"] <= 1.0 and "stream_within_10pct" in judged
 
 
+def test_a_device_fault_on_a_plan_reopens_the_device_and_goes_on_without_it(profiled,
+                                                                          monkeypatch, capsys):
+    # seen on the H100: OUT_OF_RESOURCES on plan 21 ended a 221 s profile with nothing stored
+    real, opened = incontext.measure_plan, []
+
+    def faulting(context, queue, fuser, settings, p, *args):
+        opened.append(p)
+        if p == 6:
+            raise cl.RuntimeError("clFinish failed: OUT_OF_RESOURCES")
+        return real(context, queue, fuser, settings, p, *args)
+    monkeypatch.setattr(incontext, "measure_plan", faulting)
+    path = profiled.directory / f"context-{SETTINGS.tag()}.jsonl"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = incontext.profile_in_context("intel-cpu", SETTINGS, plans=8, replays=2,
+                                              warm_seconds=0.05)
+    plans = incontext.read_plans(path)
+    assert sorted(plans) == list(range(8)) and plans[6] == []
+    assert opened.count(6) == 1 and 7 in opened       # not measured again after the restart
+    assert result.measured_now == sum(len(plans[p]) for p in (5, 7))
+    assert result.report["samples"] == sum(len(rows) for rows in plans.values())
+    assert "plan 6" in capsys.readouterr().err
+
+    monkeypatch.setattr(incontext, "measure_plan", lambda *args: (_ for _ in ()).throw(
+        cl.RuntimeError("clFinish failed: OUT_OF_RESOURCES")))
+    with pytest.raises(incontext.SampleFailed, match="plan 10 .* run the profile again"):
+        incontext.profile_in_context("intel-cpu", SETTINGS, plans=11, replays=2,
+                                     warm_seconds=0.05)   # plans 8, 9, 10 fail: 2 restarts
+
+
 def test_auto_plans_of_the_model_fitted_in_context_are_bit_identical(profiled):
     context = platform_context("intel-cpu")
     queue = cl.CommandQueue(context)

@@ -249,6 +249,47 @@ def test_a_single_kernel_left_runs_alone_with_a_warning(cpu, lenient):
     np.testing.assert_array_equal(read_ints(queue, out), values * 6 + 3)
 
 
+def test_a_fused_work_group_past_the_built_kernel_limit_runs_alone(cpu, lenient, monkeypatch):
+    # On NVIDIA a fused kernel's registers can bound its work-groups below the device's maximum
+    # (a launch past CL_KERNEL_WORK_GROUP_SIZE fails with OUT_OF_RESOURCES): the group then
+    # runs its kernels one by one. The CPU's limit is high, so it is lowered here to 8.
+    from fusion.runtime import devices, launcher
+
+    class Limited:                  # the built kernel as a device with a limit of 8 sees it
+        def __init__(self, kernel):
+            self.function_name = kernel.function_name
+
+        def get_work_group_info(self, param, device):
+            assert param == cl.kernel_work_group_info.WORK_GROUP_SIZE
+            return 8
+    monkeypatch.setattr(launcher, "check_work_group_size",
+                        lambda kernel, device, local: devices.check_work_group_size(
+                            Limited(kernel), device, local))
+    queue = cl.CommandQueue(cpu)
+    values = np.arange(48, dtype=np.int32)
+    (a, out_a), (b, out_b) = affine_launch(cpu, values, 5), affine_launch(cpu, values, -7)
+    a, b = ((48,), (16,), a[2]), ((48,), (8,), b[2])
+    with pytest.warns(fusion.FusionWarning, match=r"runs work-groups of at most 8 work-items on "
+                                                  r".*, not the \d+ its layout needs"):
+        bound = lenient.fuse([AFFINE_K, AFFINE_K]).bind([a, b])
+    assert bound.launches == 2
+    bound.enqueue(queue)
+    np.testing.assert_array_equal(read_ints(queue, out_a), values * 5 + 3)
+    np.testing.assert_array_equal(read_ints(queue, out_b), values * -7 + 3)
+
+
+def test_check_work_group_size_against_a_real_kernel(cpu):
+    from fusion.errors import DeviceLimitError
+    from fusion.runtime.devices import check_work_group_size
+    kernel = cl.Kernel(cl.Program(cpu, AFFINE).build(), "affine")
+    device = cpu.devices[0]
+    limit = kernel.get_work_group_info(cl.kernel_work_group_info.WORK_GROUP_SIZE, device)
+    check_work_group_size(kernel, device, (limit,))
+    check_work_group_size(kernel, device, None)
+    with pytest.raises(DeviceLimitError, match=f"at most {limit} work-items"):
+        check_work_group_size(kernel, device, (limit, 2))
+
+
 def test_fallback_for_barrier_kernels_is_bit_identical(cpu, lenient):
     members = [ZOO["reduce"], ZOO["transpose"], ZOO["scale"]]
     shapes = [(3, 40), ((8, 12), (7, 10)), ((50,), 44)]

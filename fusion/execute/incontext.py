@@ -20,8 +20,9 @@ Plan p draws from its own generator (seed, p), so a profile of more plans extend
 and an interrupted one resumes at the first plan not finished. Samples go to
 `context-<settings>.jsonl` in the device's cache directory, one line per launch in the stream
 journal's format (`index`, `members`, `models`, `ops`, `us`) and a line `{"plan": p, "done":
-true}` after each plan (with `"failed": why` where the device failed on it: that plan is then
-left out, and the command ends with exit 2 saying to run it again). The model is fitted on
+true}` after each plan (with `"failed": why` where the device failed on it: the device is
+opened again and the profile goes on without that plan, at most `restarts` times, as the stream
+profile does; then the command ends with exit 2 saying to run it again). The model is fitted on
 them (singles give the operators' times, fused launches the group regressor), with no switch
 cost (a span holds it), judged as the stream profile is (held-out launches, each model left
 out), and stored as the device's model.
@@ -38,14 +39,15 @@ from pathlib import Path
 import numpy as np
 import pyopencl as cl
 
-from ..errors import DeviceError, FusionError
+from ..errors import FusionError
 from ..plan import latency
 from ..runtime import Fuser, device_context
 from .graphs import load
 from .measure import added_us, busy, warm_up
 from .plan import compile_plan
-from .profile import (ProfileResult, Settings, host_enqueue_us, journal_lines, journal_path,
-                      judge, model_graph, node_facts, samples_of, single_call, write_atomic)
+from .profile import (ProfileResult, SampleFailed, Settings, host_enqueue_us, journal_lines,
+                      journal_path, judge, model_graph, node_facts, samples_of, single_call,
+                      with_restarts, write_atomic)
 
 REPLAYS = 5
 WARM_SECONDS = 1.0
@@ -109,14 +111,18 @@ def measure_plan(context: cl.Context, queue: cl.CommandQueue, fuser: Fuser, sett
 
 def profile_in_context(device_name: str = "intel-cpu", settings: Settings = Settings(), *,
                        plans: int = 24, replays: int = REPLAYS, fresh: bool = False,
-                       warm_seconds: float = WARM_SECONDS,
-                       progress: Callable | None = None) -> ProfileResult:
+                       warm_seconds: float = WARM_SECONDS, progress: Callable | None = None,
+                       restarts: int = 2) -> ProfileResult:
     """Measure what is not measured yet (`fresh`: everything again), fit, judge and store
     (module docstring)."""
     if plans < 4:
         raise FusionError(f"a profile in context needs at least 4 plans, not {plans}")
-    with device_context(device_name) as context:   # let go of at the end, as by the profile
-        return _measure_and_fit(context, settings, plans, replays, fresh, warm_seconds, progress)
+
+    def attempt(first: bool) -> ProfileResult:
+        with device_context(device_name) as context:   # let go of at the end, as by the profile
+            return _measure_and_fit(context, settings, plans, replays, fresh and first,
+                                    warm_seconds, progress)
+    return with_restarts(attempt, restarts)
 
 
 def _measure_and_fit(context: cl.Context, settings: Settings, plans: int, replays: int,
@@ -134,11 +140,12 @@ def _measure_and_fit(context: cl.Context, settings: Settings, plans: int, replay
         for p in todo:
             try:
                 rows = measure_plan(context, queue, fuser, settings, p, replays, warm_seconds)
-            except cl.Error as error:   # the device faulted (seen on the H200 in stream profiles)
+            except cl.Error as error:   # the device faulted (seen on NVIDIA's H100 and H200)
                 journal.write(json.dumps(dict(plan=p, done=True, failed=str(error))) + "\n")
-                raise DeviceError(f"the device failed while measuring plan {p} of the profile "
-                                  f"in context: {error}; run it again: it goes on without that "
-                                  f"plan") from None
+                journal.flush()
+                raise SampleFailed(f"the device failed while measuring plan {p} of the profile "
+                                   f"in context: {error}; run the profile again to go on "
+                                   f"without that plan", measured_now) from None
             journal.write("".join(json.dumps(row) + "\n" for row in rows)
                           + json.dumps(dict(plan=p, done=True)) + "\n")
             journal.flush()

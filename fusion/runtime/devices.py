@@ -227,3 +227,19 @@ def check_local_memory(name: str, device: cl.Device, static: int, dynamic: int =
         raise DeviceLimitError(f"the fused kernel '{name}' needs {static + dynamic} bytes of "
                                f"local memory, more than the {device.local_mem_size} of "
                                f"{device.name.strip()}")
+
+
+def check_work_group_size(kernel: cl.Kernel, device: cl.Device, local_size) -> None:
+    """The fused work-group must fit the built kernel's own limit (CL_KERNEL_WORK_GROUP_SIZE:
+    on NVIDIA the registers a work-item uses bound it below the device's maximum; a launch past
+    it fails with OUT_OF_RESOURCES)."""
+    if local_size is None:
+        return
+    items = 1
+    for size in local_size:
+        items *= size
+    limit = kernel.get_work_group_info(cl.kernel_work_group_info.WORK_GROUP_SIZE, device)
+    if items > limit:
+        raise DeviceLimitError(f"the fused kernel '{kernel.function_name}' runs work-groups of "
+                               f"at most {limit} work-items on {device.name.strip()} (its "
+                               f"registers or local memory), not the {items} its layout needs")

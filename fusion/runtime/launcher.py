@@ -27,8 +27,8 @@ from ..plan.layout import DEFAULT_LAYOUT, Layout, LaunchShape
 from ..plan.partition import Partition, partition
 from .binding import convert_argument, layout_value
 from .cache import PROGRAMS, Once, ProgramCache, build_alone, build_generated
-from .devices import (DeviceQuirks, check_device_limits, check_local_memory, device_facts,
-                      device_macros, preferred_wave_size)
+from .devices import (DeviceQuirks, check_device_limits, check_local_memory,
+                      check_work_group_size, device_facts, device_macros, preferred_wave_size)
 
 
 class FusionWarning(UserWarning):
@@ -299,6 +299,7 @@ class FusedKernel:
             static = fused.kernel.get_work_group_info(cl.kernel_work_group_info.LOCAL_MEM_SIZE,
                                                       device)
             check_local_memory(fused.program.kernel_name, device, static)
+            check_work_group_size(fused.kernel, device, plan.layout.local_size)
         except Exception as error:  # noqa: BLE001 - inference never fails because fusion did
             if self.fuser.strict:
                 raise
