@@ -185,7 +185,7 @@ def command_run(args) -> int:
         write_outputs([(args.json, "")], [])  # refuse an unwritable path before the work
     result = run_scenario(args.models, device_name=args.device, resolution=args.resolution,
                           policy=args.policy, rounds=args.rounds, adapt=args.adapt,
-                          progress=_progress_bar(False))
+                          check=args.check, progress=_progress_bar(False))
     print(table(result))
     _write_result(result, args.json, args.timeline, draw_timeline)
     return 0 if result["outputs_bit_identical"] else 1
@@ -315,6 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--adapt", type=positive_int, default=0, metavar="WINDOWS",
                      help="then run the auto plan for WINDOWS windows, re-measured and "
                           "re-planned when its times drift from the model's (auto only)")
+    run.add_argument("--no-check", dest="check", action="store_false",
+                     help="auto: run the model's plan as it is (by default, unless --adapt, "
+                          "it is measured against the plans of all and none first, and the "
+                          "fastest beyond noise runs)")
     run.add_argument("--json", help="write the result (device, settings, raw samples, launches)")
     run.add_argument("--timeline", help="draw the planned launches over time (PNG)")
     run.set_defaults(run=command_run)

@@ -181,6 +181,24 @@ def test_run_uses_the_stored_model_by_default(profiled, cache, tmp_path):
     adaptive = result["adaptive"]                      # --adapt: the windows that followed
     assert len(adaptive["windows"]) == 4 and adaptive["outputs_bit_identical"] is True
     assert "adaptive: 4 windows" in done.stdout
+    assert result["checked"] is None                    # the adaptive plan has its own trials
+
+    done = subprocess.run(                             # without --adapt: measured against others
+        [sys.executable, "-m", "fusion", "run", "squeezenet_v1", "--resolution", "48",
+         "--rounds", "2", "--json", "checked.json"], cwd=tmp_path, capture_output=True,
+        text=True, timeout=600, env=dict(os.environ, PARALLEL_FUSION_CACHE=str(cache)))
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads((tmp_path / "checked.json").read_text())
+    checked = result["checked"]
+    assert checked["chose"] in ("auto", "all", "none") and set(checked["trials"]) == {"all",
+                                                                                       "none"}
+    assert result["outputs_bit_identical"] is True
+    assert f"; ran {checked['chose']}" in done.stdout
+    if checked["chose"] == "auto":
+        assert all(launch["predicted_ms"] is not None for launch in result["launches"])
+    else:
+        trial = checked["trials"][checked["chose"]]
+        assert trial["a_over_b"]["median"] > 1.0 + abs(trial["null"]["median"] - 1.0)
 
 
 # -- recalibration (fusion.execute.adapt) ------------------------------------------------------
@@ -314,3 +332,30 @@ def test_the_largest_profiled_group_is_a_setting(cache):
     assert max(sizes) == 6 and 5 in sizes
     with pytest.raises(ValueError, match="need as many loaded copies"):
         prof.training_set(graphs[:4], settings)
+
+
+def test_the_auto_plan_gives_way_only_to_a_plan_measured_faster_beyond_noise():
+    import time
+    from types import SimpleNamespace
+    from fusion.execute.adapt import measured_choice
+
+    class Timed:                       # a plan whose replay takes `seconds`
+        def __init__(self, groups, seconds):
+            self.launches = [SimpleNamespace(nodes=group) for group in groups]
+            self.seconds = seconds
+
+        def replay(self, queue):
+            time.sleep(self.seconds)
+    queue = SimpleNamespace(finish=lambda: None)
+    model = Timed([((0, 0),), ((0, 1),)], 0.004)
+    fused = Timed([((0, 0), (0, 1))], 0.001)
+    alone = Timed([((0, 0),), ((0, 1),), ((1, 0),)], 0.008)
+    name, chosen, trials = measured_choice(queue, model, {"all": fused, "none": alone},
+                                           rounds=3, sample_seconds=0.01)
+    assert (name, chosen) == ("all", fused)
+    assert trials["all"]["against"] == "auto" and trials["all"]["a_over_b"]["median"] > 2
+    assert trials["none"]["against"] == "all" and trials["none"]["a_over_b"]["median"] < 0.5
+    same = Timed([((0, 0),), ((0, 1),)], 0.0)                  # the model's groups: not run
+    name, chosen, trials = measured_choice(queue, model, {"none": same}, rounds=3,
+                                           sample_seconds=0.01)
+    assert (name, chosen, trials) == ("auto", model, {"none": None})

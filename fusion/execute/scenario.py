@@ -22,7 +22,7 @@ import pyopencl as cl
 from ..errors import FusionError
 from ..plan.latency import LatencyModel, within
 from ..runtime import Fuser, FusionWarning, platform_context
-from .adapt import AdaptivePlan
+from .adapt import AdaptivePlan, measured_choice
 from .measure import (alternating, busy, choose_iterations, profiled_replay, ratios, summary,
                       warm_up)
 from .plan import Plan, compile_plan, outputs_identical
@@ -41,14 +41,17 @@ def _model_latency(plan: Plan, spans) -> list[float]:
 def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolution: int | None = None,
                  policy: str = "all", rounds: int = 20, seed: int = 0,
                  sample_seconds: float = 0.05, latency: LatencyModel | None = None,
-                 warm_seconds: float = 2.0, adapt: int = 0,
+                 warm_seconds: float = 2.0, adapt: int = 0, check: bool = True,
                  progress=None) -> dict:
     """Run the models together planned by `policy` and sequentially (see the module
     docstring). Under "auto" without `latency`, the device's stored model is used, and a
     device without one is profiled first (fusion.execute.profile, default settings).
     `adapt` (auto only): then run the auto plan for that many windows through an
     AdaptivePlan (fusion.execute.adapt: re-measured and re-planned on lasting drift) and
-    check the outputs of the plan it ends with."""
+    check the outputs of the plan it ends with. `check` (auto without `adapt`, whose trials
+    judge its own re-plans): the auto plan is measured against the plans of `all` and `none`
+    first (fusion.execute.adapt.measured_choice) and the fastest beyond noise is the one run;
+    where that is not the model's, its launches carry no prediction."""
     if adapt and policy != "auto":
         raise FusionError("adapting a plan (--adapt) needs the auto policy")
     context = platform_context(device_name)  # FusionError naming what was found, if none
@@ -69,11 +72,19 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
         planned = compile_plan(context, queue, graphs, policy=policy, fuser=fuser, seed=seed,
                                latency=latency)
         again = compile_plan(context, queue, graphs, policy="none", fuser=fuser, seed=seed)
+        others = {name: compile_plan(context, queue, graphs, policy=name, fuser=fuser,
+                                     seed=seed) for name in ("all", "none")} \
+            if policy == "auto" and check and not adapt else {}
     notes = sorted({str(w.message) for w in caught if issubclass(w.category, FusionWarning)})
-    identical = outputs_identical(queue, sequential, [planned, again], seed + 1000)
+    identical = outputs_identical(queue, sequential, [planned, again, *others.values()],
+                                  seed + 1000)
+    warm_up(busy(queue, planned.replay), warm_seconds)  # clocks up before anything is timed
+    checked = None
+    if others:
+        chose, planned, trials = measured_choice(queue, planned, others)
+        checked = dict(chose=chose, trials=trials)
     variants = {"sequential": busy(queue, sequential.replay), "planned": busy(queue, planned.replay),
                 "sequential again": busy(queue, again.replay)}
-    warm_up(variants["planned"], warm_seconds)  # clocks up before anything is timed
     iterations = choose_iterations(variants["sequential"], sample_seconds, limit=100)
     samples = alternating(variants, rounds=rounds, iterations=iterations)
     seq_profile, plan_profile = profiled_replay(context, sequential), profiled_replay(context, planned)
@@ -108,7 +119,8 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
         throughput_ratio=throughput, null_ratio=null,
         sequential_launches=len(sequential.launches), planned_launches=len(planned.launches),
         fused_launches=planned.fused_launches, shifts=list(planned.shifts),
-        compile_seconds=planned.compile_seconds, memory=planned.memory(), adaptive=adaptive,
+        compile_seconds=planned.compile_seconds, memory=planned.memory(), checked=checked,
+        adaptive=adaptive,
         samples={name: [s * 1e3 for s in values] for name, values in samples.items()},
         launches=launches, prediction=_prediction(launches, latency), notes=notes,
         warm_seconds=warm_seconds,
@@ -175,6 +187,13 @@ def table(result: dict) -> str:
                      f"/ predicted median {prediction['median_measured_over_predicted']:.2f}; "
                      f"{prediction['measured_ms']:.3f} ms measured, "
                      f"{prediction['predicted_ms']:.3f} ms predicted")
+    checked = result.get("checked")
+    if checked:
+        tried = ", ".join(f"{name} same plan" if trial is None else
+                          f"{name} {trial['a_over_b']['median']:.3f}× of {trial['against']} "
+                          f"(null {trial['null']['median']:.3f})"
+                          for name, trial in checked["trials"].items())
+        lines.append(f"auto plan measured against the others: {tried}; ran {checked['chose']}")
     adaptive = result.get("adaptive")
     if adaptive:
         lines.append(f"adaptive: {len(adaptive['windows'])} windows, "
