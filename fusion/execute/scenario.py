@@ -81,8 +81,9 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
     warm_up(busy(queue, planned.replay), warm_seconds)  # clocks up before anything is timed
     checked = None
     if others:
+        started = time.perf_counter()
         chose, planned, trials = measured_choice(queue, planned, others)
-        checked = dict(chose=chose, trials=trials)
+        checked = dict(chose=chose, trials=trials, seconds=time.perf_counter() - started)
     variants = {"sequential": busy(queue, sequential.replay), "planned": busy(queue, planned.replay),
                 "sequential again": busy(queue, again.replay)}
     iterations = choose_iterations(variants["sequential"], sample_seconds, limit=100)
@@ -193,7 +194,8 @@ def table(result: dict) -> str:
                           f"{name} {trial['a_over_b']['median']:.3f}× of {trial['against']} "
                           f"(null {trial['null']['median']:.3f})"
                           for name, trial in checked["trials"].items())
-        lines.append(f"auto plan measured against the others: {tried}; ran {checked['chose']}")
+        lines.append(f"auto plan measured against the others: {tried}; ran {checked['chose']} "
+                     f"({checked['seconds']:.1f} s)")
     adaptive = result.get("adaptive")
     if adaptive:
         lines.append(f"adaptive: {len(adaptive['windows'])} windows, "
