@@ -25,6 +25,7 @@ tolerance (two platforms).
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import platform
 import random
@@ -171,13 +172,11 @@ def main(argv=None) -> int:
             flush=True))
         profile.settings.update(resolution=args.resolution or 0, devices=args.devices)
         if args.profile_file:
-            with open(args.profile_file, "w", encoding="utf-8") as f:
-                json.dump(profile.as_dict(), f)
+            write_json(args.profile_file, profile.as_dict(), indent=None)
         if args.phase == "profile":
             return 0
     else:
-        with open(args.profile_file, encoding="utf-8") as f:
-            profile = PairProfile.from_dict(json.load(f))
+        profile = PairProfile.from_dict(read_json(args.profile_file))
     by_model: dict = {None: fit_pair(profile)}
     for name in sorted({m for layer in layers for m in layer.models}):
         by_model[name] = fit_pair(profile, exclude={l.key for l in layers if name in l.models})
@@ -186,8 +185,7 @@ def main(argv=None) -> int:
     if args.phase == "confirm":
         return _confirm(pair, layers, args, started)
     if args.phase == "judge":
-        with open(args.output, encoding="utf-8") as f:
-            earlier = {row["layer"]: row for row in json.load(f)["layers"]}
+        earlier = {row["layer"]: row for row in read_json(args.output)["layers"]}
         layers = [layer for layer in layers if layer.key in earlier]
         index, count, args.start = 0, 1, 0
     rows = []
@@ -209,26 +207,22 @@ def main(argv=None) -> int:
                     sample_seconds=args.sample_seconds, shard=args.shard, limit=args.limit,
                     start=args.start, sample=args.sample, profile=profile.settings)
     if earlier:   # the grid's settings are those of the run that measured it
-        with open(args.output, encoding="utf-8") as f:
-            settings = json.load(f)["settings"]
+        settings = read_json(args.output)["settings"]
         settings["judged_again"] = dict(seconds=round(time.perf_counter() - started, 1))
     result = dict(benchmark="coexec_layers", devices=pair.describe(), pair=args.devices,
                   margin={str(k): m.margin for k, m in by_model.items()}, settings=settings,
                   sync_model={str(k): m.sync for k, m in by_model.items()},
                   python=platform.python_version(), summary=summarise(rows), layers=rows,
                   seconds=time.perf_counter() - started)
-    text = json.dumps(result, indent=1)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+        write_json(args.output, result)
     print(json.dumps(result["summary"], indent=1))
     return 0
 
 
 def _confirm(pair, layers, args, started) -> int:
     """--phase confirm: every row of --output gets its "confirmed" figures; written back."""
-    with open(args.output, encoding="utf-8") as f:
-        result = json.load(f)
+    result = read_json(args.output)
     by_key = {layer.key: layer for layer in layers}
     rows = result["layers"]
     for n, row in enumerate(rows, 1):
@@ -241,10 +235,22 @@ def _confirm(pair, layers, args, started) -> int:
     result["summary"] = summarise(rows)
     result["settings"]["confirmed"] = dict(rounds=args.rounds, sample_seconds=args.sample_seconds,
                                            seconds=round(time.perf_counter() - started, 1))
-    with open(args.output, "w", encoding="utf-8") as f:
-        f.write(json.dumps(result, indent=1) + "\n")
+    write_json(args.output, result)
     print(json.dumps(result["summary"], indent=1))
     return 0
+
+
+def read_json(path: str):
+    """A JSON file, gzipped where its name ends in .gz (benchmarks/results keeps grids so)."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return json.load(f)
+
+
+def write_json(path: str, data, indent: int | None = 1) -> None:
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wt", encoding="utf-8") as f:
+        f.write(json.dumps(data, indent=indent) + "\n")
 
 
 if __name__ == "__main__":
