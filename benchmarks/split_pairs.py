@@ -72,7 +72,7 @@ def main(argv=None) -> int:
         parser.add_argument(f"--{name}", type=Path, required=True)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
-    result = split_pairs(args.samples, args.report, args.auto, getattr(args, "all"))
+    result = split_pairs(args.samples, args.report, args.auto, args.all)
     for p in result["pairs"]:
         print(f"{p['node']:24} {p['kind']:17} predicted pair {p['predicted_pair_us']:6.1f} "
               f"alone {p['predicted_alone_us']:6.1f} | measured pair {p['measured_pair_us']:6.1f}"

@@ -22,10 +22,9 @@ import time
 import traceback
 from pathlib import Path
 
-import numpy as np
 import pyopencl as cl
 
-from fusion.execute.incontext import random_policy
+from fusion.execute.incontext import training_plan
 from fusion.execute.measure import added_us, busy
 from fusion.execute.plan import compile_plan
 from fusion.execute.profile import Settings, model_graph
@@ -71,16 +70,13 @@ def main(argv=None) -> int:
     queue = cl.CommandQueue(context)
     report = dict(device=f"{device.name.strip()} (driver {device.driver_version})",
                   limits={key: getattr(device, key) for key in LIMITS}, plan=args.plan)
-    rng = np.random.default_rng([settings.seed, args.plan])
-    names = sorted(settings.models)
-    models = [names[k] for k in rng.integers(0, len(names), int(rng.integers(1, 5)))]
+    models, policy = training_plan(settings, args.plan)
     report["models"] = models
     holder = {}
 
     def build():
         graphs = [model_graph(name, settings.resolution) for name in models]
-        holder["plan"] = compile_plan(context, queue, graphs,
-                                      policy=random_policy(rng, settings.max_group),
+        holder["plan"] = compile_plan(context, queue, graphs, policy=policy,
                                       fuser=Fuser(context), seed=settings.seed + 100 * args.plan)
         plan = holder["plan"]
         report["launches"] = [dict(row, kernel_facts=kernel_facts(launch.kernel, device))

@@ -85,18 +85,26 @@ def read_plans(path: Path) -> dict[int, list[dict]]:
     return dict(sorted(finished.items()))
 
 
+def training_plan(settings: Settings, plan_index: int) -> tuple[list[str], Callable]:
+    """Plan `plan_index` of the training set: its models (one to four of the settings', one
+    may come twice) and the random policy splitting its ready sets, from its own generator;
+    compiled with weights from seed + 100 * plan_index."""
+    rng = np.random.default_rng([settings.seed, plan_index])
+    names = sorted(settings.models)
+    models = [names[k] for k in rng.integers(0, len(names), int(rng.integers(1, 5)))]
+    return models, random_policy(rng, settings.max_group)
+
+
 def measure_plan(context: cl.Context, queue: cl.CommandQueue, fuser: Fuser, settings: Settings,
                  plan_index: int, replays: int = REPLAYS,
                  warm_seconds: float = WARM_SECONDS) -> list[dict]:
     """Plan `plan_index` of the training set, compiled, replayed for `warm_seconds` (the
     device idles while a plan builds, and an idle GPU clocks down: fusion.execute.measure.
     warm_up), then measured: one row per launch."""
-    rng = np.random.default_rng([settings.seed, plan_index])
-    names = sorted(settings.models)
-    models = [names[k] for k in rng.integers(0, len(names), int(rng.integers(1, 5)))]
+    models, policy = training_plan(settings, plan_index)
     graphs = [model_graph(name, settings.resolution) for name in models]
-    plan = compile_plan(context, queue, graphs, policy=random_policy(rng, settings.max_group),
-                        fuser=fuser, seed=settings.seed + 100 * plan_index)
+    plan = compile_plan(context, queue, graphs, policy=policy, fuser=fuser,
+                        seed=settings.seed + 100 * plan_index)
     facts = node_facts(plan.graphs)
     warm_up(busy(queue, plan.replay), warm_seconds)
     added = added_us(context, plan, replays)

@@ -342,30 +342,22 @@ def profile_device(device_name: str = "intel-cpu", settings: Settings = Settings
     device fails while measuring a sample (a driver's fault on one fused launch can leave the
     queue unusable), the device is opened again and the profile resumes without that sample,
     at most `restarts` times; then the SampleFailed (a DeviceError) is raised."""
-    return with_restarts(lambda first: _profile(device_name, settings, progress=progress,
-                                                fresh=fresh and first,
-                                                warm_seconds=warm_seconds), restarts)
-
-
-def with_restarts(attempt: Callable[[bool], ProfileResult], restarts: int) -> ProfileResult:
-    """attempt(first) until it returns, again after each SampleFailed (it opens the device
-    anew and resumes from its journal, which marks the failed sample), at most `restarts`
-    times; the result counts what every attempt measured."""
-    measured, tries, reason = 0, 0, ""
+    measured, attempt, reason = 0, 0, ""
     while True:
         try:
-            result = attempt(tries == 0)
+            result = _profile(device_name, settings, progress=progress,
+                              fresh=fresh and attempt == 0, warm_seconds=warm_seconds)
             return dataclasses.replace(result, measured_now=result.measured_now + measured)
         except SampleFailed as failure:
             measured += failure.measured
-            tries += 1
-            if tries > restarts:
+            attempt += 1
+            if attempt > restarts:
                 raise
             print(f"{failure}\n(the device is opened again and the profile goes on without "
-                  f"it: restart {tries} of {restarts})", file=sys.stderr)
+                  f"it: restart {attempt} of {restarts})", file=sys.stderr)
             reason = str(failure)
         except cl.Error as error:
-            if tries == 0:
+            if attempt == 0:
                 raise
             # seen on the H200: after a fused launch's fault, a new context in the same process
             # failed with OUT_OF_RESOURCES; what was measured is in the journal

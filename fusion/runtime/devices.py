@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import threading
 import warnings
 from collections.abc import Sequence
@@ -235,9 +236,7 @@ def check_work_group_size(kernel: cl.Kernel, device: cl.Device, local_size) -> N
     it fails with OUT_OF_RESOURCES)."""
     if local_size is None:
         return
-    items = 1
-    for size in local_size:
-        items *= size
+    items = math.prod(local_size)
     limit = kernel.get_work_group_info(cl.kernel_work_group_info.WORK_GROUP_SIZE, device)
     if items > limit:
         raise DeviceLimitError(f"the fused kernel '{kernel.function_name}' runs work-groups of "
