@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Is a fused plan's speed a property of its buffers? On the lent H100 the same plan (same
+launches, same sizes) replayed 2.45 ms in one process and 3.5-4.0 ms in others, while the
+sequential plan stayed within 1 %, and the GPU's clocks stayed at 1980 MHz throughout. Here
+one process compiles the same plan several times, each copy with its own loaded graphs (its
+own buffers), plus one copy without memory reuse, and replays them in alternating rounds
+beside the sequential plan: copies that differ point at placement; copies alike, at the
+process or the machine.
+
+    python3 scripts/replay_levels.py --device nvidia --models mobilenet_v2,mobilenet_v2 \
+        --copies 3 --json out.json
+
+Prints each variant's median ms per inference and its spread; the JSON keeps the raw samples.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from fusion.execute.measure import alternating, busy, choose_iterations, summary, warm_up
+from fusion.execute.plan import compile_plan
+from fusion.execute.profile import model_graph
+from fusion.runtime import Fuser, platform_context
+
+import pyopencl as cl
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="intel-cpu")
+    parser.add_argument("--models", default="mobilenet_v2,mobilenet_v2,mobilenet_v2,mobilenet_v2")
+    parser.add_argument("--resolution", type=int)
+    parser.add_argument("--policy", default="all", choices=("all", "none"))
+    parser.add_argument("--copies", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--json")
+    args = parser.parse_args(argv)
+    context = platform_context(args.device)
+    queue = cl.CommandQueue(context)
+    graphs = [model_graph(name, args.resolution) for name in args.models.split(",")]
+    fuser = Fuser(context)
+    plans = {"sequential": compile_plan(context, queue, graphs, policy="none", fuser=fuser)}
+    for k in range(args.copies):
+        plans[f"{args.policy} copy {k}"] = compile_plan(context, queue, graphs,
+                                                        policy=args.policy, fuser=fuser)
+    plans[f"{args.policy} no reuse"] = compile_plan(context, queue, graphs, policy=args.policy,
+                                                    fuser=fuser, reuse=False)
+    variants = {name: busy(queue, plan.replay) for name, plan in plans.items()}
+    for run in variants.values():
+        warm_up(run, 1.0)
+    iterations = choose_iterations(variants["sequential"], 0.05, limit=100)
+    samples = alternating(variants, rounds=args.rounds, iterations=iterations)
+    device = context.devices[0]
+    print(f"{device.name.strip()} ({device.driver_version}); {args.models}; "
+          f"{args.rounds} rounds of {iterations}")
+    rows = {}
+    for name, values in samples.items():
+        per = [v / iterations * 1e3 for v in values]
+        rows[name] = summary(per)
+        print(f"  {name:<18} {rows[name]['median']:.3f} ms [{rows[name]['min']:.3f}, "
+              f"{rows[name]['max']:.3f}]  ({len(plans[name].launches)} launches)")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(dict(device=f"{device.name.strip()} (driver {device.driver_version})",
+                           date=time.strftime("%Y-%m-%d %H:%M:%S"), settings=vars(args),
+                           iterations=iterations, per_inference_ms=rows,
+                           samples={k: [v / iterations * 1e3 for v in s]
+                                    for k, s in samples.items()}), out, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
