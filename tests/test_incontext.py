@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import pickle
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pyopencl as cl
@@ -21,6 +25,7 @@ from fusion.runtime import platform_context
 
 pytestmark = pytest.mark.filterwarnings("ignore::pyopencl.CompilerWarning")
 
+ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = Settings(resolution=48, models=("squeezenet_v1", "mobilenet_v2"))
 
 
@@ -83,6 +88,36 @@ def test_a_profile_of_more_plans_extends_and_an_unfinished_plan_is_measured_agai
                                       stream_model=again.model, draws=1)
     assert judged["launches"] == again.report["samples"]
     assert 0.0 <= judged["in_context_within_10pct"] <= 1.0 and "stream_within_10pct" in judged
+
+
+def test_a_journal_restored_by_seed_profile_is_resumed_with_nothing_measured(profiled,
+                                                                              tmp_path):
+    # how a fresh device machine refits an earlier call's profile (scripts/seed_profile.py)
+    path = profiled.directory / f"context-{SETTINGS.tag()}.jsonl"
+    finished = incontext.read_plans(path)
+    kept = tmp_path / f"call5-{path.name}.gz"
+    kept.write_bytes(gzip.compress(path.read_bytes()))
+    cache = tmp_path / "fresh-cache"
+    script = [sys.executable, str(ROOT / "scripts" / "seed_profile.py"), "--device", "intel-cpu"]
+    env = dict(os.environ, PARALLEL_FUSION_CACHE=str(cache), PYTHONPATH=str(ROOT))
+    done = subprocess.run(script + [str(kept)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    seeded = list(cache.glob(f"latency/*/{path.name}"))
+    assert len(seeded) == 1 and seeded[0].read_bytes() == path.read_bytes()
+    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        patch.setenv("PARALLEL_FUSION_CACHE", str(cache))
+        again = incontext.profile_in_context("intel-cpu", SETTINGS, plans=max(finished) + 1,
+                                             replays=2, warm_seconds=0.05)
+    assert again.measured_now == 0
+    assert again.report["samples"] == sum(len(rows) for rows in finished.values())
+    wrong = tmp_path / "model.pkl"
+    wrong.write_bytes(b"not a journal")
+    done = subprocess.run(script + [str(wrong)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1 and "not a samples-" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_a_device_fault_on_a_plan_reopens_the_device_and_goes_on_without_it(profiled,
