@@ -359,3 +359,27 @@ def test_the_auto_plan_gives_way_only_to_a_plan_measured_faster_beyond_noise():
     name, chosen, trials = measured_choice(queue, model, {"none": same}, rounds=3,
                                            sample_seconds=0.01)
     assert (name, chosen, trials) == ("auto", model, {"none": None})
+
+
+def test_measured_plan_returns_the_plan_its_trials_chose_sharing_the_loaded_graphs(
+        profiled, monkeypatch):
+    # the API's way to the plan `fusion run --policy auto` runs (the model's, or all's or
+    # none's where measured faster); the plans share buffers, so the one returned must still
+    # give the models' outputs bit for bit
+    from fusion.execute import adapt
+    from fusion.execute.plan import outputs_identical
+    context = platform_context("intel-cpu")
+    queue = cl.CommandQueue(context)
+    graphs = [models.build(name, 48) for name in SETTINGS.models]
+    sequential = compile_plan(context, queue, graphs, policy="none")
+    plan, checked = adapt.measured_plan(context, queue, graphs, latency=profiled.model,
+                                        rounds=2, warm_seconds=0.05)
+    assert checked["chose"] == plan.policy and set(checked["trials"]) == {"all", "none"}
+    assert outputs_identical(queue, sequential, [plan], 5) == [True, True]
+    monkeypatch.setattr(adapt, "faster_beyond_noise", lambda trial: True)
+    plan, checked = adapt.measured_plan(context, queue, graphs, latency=profiled.model,
+                                        rounds=2, warm_seconds=0.05)
+    assert checked["chose"] == plan.policy == "none"          # all won, then none beat it
+    beaten = "auto" if checked["trials"]["all"] is None else "all"   # (all's groups: auto's)
+    assert checked["trials"]["none"]["against"] == beaten
+    assert outputs_identical(queue, sequential, [plan], 6) == [True, True]

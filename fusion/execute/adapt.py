@@ -46,7 +46,7 @@ from ..plan.latency import LatencyModel, Sample
 from ..runtime.launcher import Fuser
 from .graphs import LoadedGraph
 from .incontext import REPLAYS
-from .measure import added_us, busy, choose_iterations, head_to_head
+from .measure import added_us, busy, choose_iterations, head_to_head, warm_up
 from .plan import Plan, compile_plan
 from .profile import fused_call, host_enqueue_us, node_facts, single_call, stream_us
 
@@ -102,6 +102,30 @@ def measured_choice(queue: cl.CommandQueue, plan: Plan, others: dict[str, Plan],
         if faster_beyond_noise(trial):
             name, chosen = other_name, other
     return name, chosen, trials
+
+
+def measured_plan(context: cl.Context, queue: cl.CommandQueue, graphs: Sequence[Graph], *,
+                  latency: LatencyModel | None = None, fuser: Fuser | None = None,
+                  seed: int = 0, loaded: Sequence[LoadedGraph] | None = None,
+                  max_group: int = 6, rounds: int = 7,
+                  warm_seconds: float = 1.0) -> tuple[Plan, dict]:
+    """The auto plan of `graphs` as `python -m fusion run --policy auto` runs it: compiled
+    with `latency` (default: the device's stored model), then measured against the plans of
+    `all` and `none` (measured_choice, after `warm_seconds` of replays: an idle GPU clocks
+    down) — the fastest beyond noise is returned. The three plans share the loaded graphs
+    (their buffers), so the ones not chosen cost only their kernels, let go on return.
+    Returns `(plan, checked)`: `checked` is `{"chose", "trials", "seconds"}` as in the run's
+    JSON; `plan.policy` says which policy's plan it is."""
+    started = time.perf_counter()
+    fuser = fuser or Fuser(context)
+    plan = compile_plan(context, queue, graphs, policy="auto", fuser=fuser, seed=seed,
+                        loaded=loaded, latency=latency, max_group=max_group)
+    others = {policy: compile_plan(context, queue, graphs, policy=policy, fuser=fuser,
+                                   loaded=plan.graphs, max_group=max_group)
+              for policy in ("all", "none")}
+    warm_up(busy(queue, plan.replay), warm_seconds)
+    chose, chosen, trials = measured_choice(queue, plan, others, rounds=rounds)
+    return chosen, dict(chose=chose, trials=trials, seconds=time.perf_counter() - started)
 
 
 class AdaptivePlan:

@@ -22,7 +22,7 @@ import pyopencl as cl
 from ..errors import FusionError
 from ..plan.latency import LatencyModel, within
 from ..runtime import Fuser, FusionWarning, platform_context
-from .adapt import AdaptivePlan, measured_choice
+from .adapt import AdaptivePlan, measured_plan
 from .measure import (alternating, busy, choose_iterations, profiled_replay, ratios, summary,
                       warm_up)
 from .plan import Plan, compile_plan, outputs_identical
@@ -50,7 +50,7 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
     AdaptivePlan (fusion.execute.adapt: re-measured and re-planned on lasting drift) and
     check the outputs of the plan it ends with. `check` (auto without `adapt`, whose trials
     judge its own re-plans): the auto plan is measured against the plans of `all` and `none`
-    first (fusion.execute.adapt.measured_choice) and the fastest beyond noise is the one run;
+    first (fusion.execute.adapt.measured_plan) and the fastest beyond noise is the one run;
     where that is not the model's, its launches carry no prediction."""
     if adapt and policy != "auto":
         raise FusionError("adapting a plan (--adapt) needs the auto policy")
@@ -69,22 +69,17 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
         warnings.simplefilter("always", FusionWarning)
         fuser = Fuser(context)
         sequential = compile_plan(context, queue, graphs, policy="none", fuser=fuser, seed=seed)
-        planned = compile_plan(context, queue, graphs, policy=policy, fuser=fuser, seed=seed,
-                               latency=latency)
+        checked = None
+        if policy == "auto" and check and not adapt:   # as the API's measured_plan runs it
+            planned, checked = measured_plan(context, queue, graphs, latency=latency,
+                                             fuser=fuser, seed=seed, warm_seconds=warm_seconds)
+        else:
+            planned = compile_plan(context, queue, graphs, policy=policy, fuser=fuser,
+                                   seed=seed, latency=latency)
         again = compile_plan(context, queue, graphs, policy="none", fuser=fuser, seed=seed)
-        others = {}
-        if policy == "auto" and check and not adapt:   # `none`'s plan: the null's, replayed
-            others = {"all": compile_plan(context, queue, graphs, policy="all", fuser=fuser,
-                                          seed=seed), "none": again}
     notes = sorted({str(w.message) for w in caught if issubclass(w.category, FusionWarning)})
-    checked_too = [others["all"]] if others else []
-    identical = outputs_identical(queue, sequential, [planned, again, *checked_too], seed + 1000)
+    identical = outputs_identical(queue, sequential, [planned, again], seed + 1000)
     warm_up(busy(queue, planned.replay), warm_seconds)  # clocks up before anything is timed
-    checked = None
-    if others:
-        started = time.perf_counter()
-        chose, planned, trials = measured_choice(queue, planned, others)
-        checked = dict(chose=chose, trials=trials, seconds=time.perf_counter() - started)
     variants = {"sequential": busy(queue, sequential.replay), "planned": busy(queue, planned.replay),
                 "sequential again": busy(queue, again.replay)}
     iterations = choose_iterations(variants["sequential"], sample_seconds, limit=100)
