@@ -194,6 +194,8 @@ def test_run_uses_the_stored_model_by_default(profiled, cache, tmp_path):
                                                                                        "none"}
     assert result["outputs_bit_identical"] is True
     assert f"; ran {checked['chose']}" in done.stdout
+    assert result["compile_seconds"] == checked["compile_seconds"] > 0   # the models' loading
+    assert "plans of auto, all and none compiled in" in done.stdout
     if checked["chose"] == "auto":
         assert all(launch["predicted_ms"] is not None for launch in result["launches"])
     else:

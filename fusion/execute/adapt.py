@@ -114,8 +114,10 @@ def measured_plan(context: cl.Context, queue: cl.CommandQueue, graphs: Sequence[
     `all` and `none` (measured_choice, after `warm_seconds` of replays: an idle GPU clocks
     down) — the fastest beyond noise is returned. The three plans share the loaded graphs
     (their buffers), so the ones not chosen cost only their kernels, let go on return.
-    Returns `(plan, checked)`: `checked` is `{"chose", "trials", "seconds"}` as in the run's
-    JSON; `plan.policy` says which policy's plan it is."""
+    Returns `(plan, checked)`: `checked` is `{"chose", "trials", "seconds",
+    "compile_seconds"}` as in the run's JSON (seconds in all; compiling the three, the models'
+    loading included: the plan of all or none alone took next to nothing on loaded graphs);
+    `plan.policy` says which policy's plan it is."""
     started = time.perf_counter()
     fuser = fuser or Fuser(context)
     plan = compile_plan(context, queue, graphs, policy="auto", fuser=fuser, seed=seed,
@@ -123,9 +125,11 @@ def measured_plan(context: cl.Context, queue: cl.CommandQueue, graphs: Sequence[
     others = {policy: compile_plan(context, queue, graphs, policy=policy, fuser=fuser,
                                    loaded=plan.graphs, max_group=max_group)
               for policy in ("all", "none")}
+    compiled = time.perf_counter() - started
     warm_up(busy(queue, plan.replay), warm_seconds)
     chose, chosen, trials = measured_choice(queue, plan, others, rounds=rounds)
-    return chosen, dict(chose=chose, trials=trials, seconds=time.perf_counter() - started)
+    return chosen, dict(chose=chose, trials=trials, seconds=time.perf_counter() - started,
+                        compile_seconds=compiled)
 
 
 class AdaptivePlan:

@@ -116,7 +116,8 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
         throughput_ratio=throughput, null_ratio=null,
         sequential_launches=len(sequential.launches), planned_launches=len(planned.launches),
         fused_launches=planned.fused_launches, shifts=list(planned.shifts),
-        compile_seconds=planned.compile_seconds, memory=planned.memory(), checked=checked,
+        compile_seconds=checked["compile_seconds"] if checked else planned.compile_seconds,
+        memory=planned.memory(), checked=checked,
         adaptive=adaptive,
         samples={name: [s * 1e3 for s in values] for name, values in samples.items()},
         launches=launches, prediction=_prediction(launches, latency), notes=notes,
@@ -173,7 +174,8 @@ def table(result: dict) -> str:
               f"({result['planned_launches']} launches, {result['fused_launches']} fused)",
               f"throughput ratio (sequential / planned): {t['median']:.3f} "
               f"[{t['min']:.3f}, {t['max']:.3f}]; null {n['median']:.3f} "
-              f"[{n['min']:.3f}, {n['max']:.3f}]; plan compiled in "
+              f"[{n['min']:.3f}, {n['max']:.3f}]; "
+              f"{'plans of auto, all and none' if result['checked'] else 'plan'} compiled in "
               f"{result['compile_seconds']:.2f} s",
               f"node outputs: {result['memory']['output_bytes'] / 2**20:.1f} MiB (one object "
               f"per node: {result['memory']['output_bytes_without_reuse'] / 2**20:.1f} MiB)"]
