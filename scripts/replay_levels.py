@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Is a fused plan's speed a property of its buffers? On the lent H100 the same plan (same
-launches, same sizes) replayed 2.45 ms in one process and 3.5-4.0 ms in others, while the
-sequential plan stayed within 1 %, and the GPU's clocks stayed at 1980 MHz throughout. Here
+"""Is a fused plan's speed a property of its buffers? On the lent H100 a plan of 4 x
+MobileNet-V2 replayed in 2.45-2.73 ms in some processes (calls) and 3.5-4.0 ms in others, the
+same launches and sizes, while the sequential plan stayed within 1 % and the GPU's clocks at
+1980 MHz throughout. Here
 one process compiles the same plan several times, each copy with its own loaded graphs (its
 own buffers), plus one copy without memory reuse, and replays them in alternating rounds
 beside the sequential plan: copies that differ point at placement; copies alike, at the
