@@ -12,11 +12,16 @@ process or the machine.
         --copies 3 --json out.json
 
 Prints each variant's median ms per inference and its spread; the JSON keeps the raw samples.
+Then, per variant, where one inference's time goes (`inside`, on a profiling queue): the host's
+time to enqueue it, the device's busy time (every launch's end - start, summed), the span from
+the first start to the last end, and each launch's median duration, so that a slow level can be
+told apart as kernels that run longer or as gaps between them.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 
 from fusion.execute.measure import alternating, busy, choose_iterations, summary, warm_up
@@ -25,6 +30,32 @@ from fusion.execute.profile import model_graph
 from fusion.runtime import Fuser, platform_context
 
 import pyopencl as cl
+
+
+def inside(context, plan, replays: int = 15) -> dict:
+    """One inference at a time on a profiling queue: host enqueue ms, device busy ms (launch
+    durations summed), span ms (first start to last end), medians over `replays`; and each
+    launch's median duration in µs."""
+    queue = cl.CommandQueue(context, properties=cl.command_queue_properties.PROFILING_ENABLE)
+    for _ in range(3):
+        plan.replay(queue)
+    queue.finish()
+    host, busy_ms, span, durations = [], [], [], []
+    for _ in range(replays):
+        start = time.perf_counter()
+        events = [cl.enqueue_nd_range_kernel(queue, launch.kernel, launch.global_size,
+                                             launch.local_size) for launch in plan.launches]
+        host.append((time.perf_counter() - start) * 1e3)
+        queue.finish()
+        each = [(e.profile.end - e.profile.start) * 1e-3 for e in events]
+        durations.append(each)
+        busy_ms.append(sum(each) / 1e3)
+        span.append((max(e.profile.end for e in events)
+                     - min(e.profile.start for e in events)) * 1e-6)
+    return dict(host_ms=statistics.median(host), busy_ms=statistics.median(busy_ms),
+                span_ms=statistics.median(span),
+                launch_us=[statistics.median(d[k] for d in durations)
+                           for k in range(len(plan.launches))])
 
 
 def main(argv=None) -> int:
@@ -61,6 +92,10 @@ def main(argv=None) -> int:
         rows[name] = summary(per)
         print(f"  {name:<18} {rows[name]['median']:.3f} ms [{rows[name]['min']:.3f}, "
               f"{rows[name]['max']:.3f}]  ({len(plans[name].launches)} launches)")
+    where = {name: inside(context, plan) for name, plan in plans.items()}
+    for name, w in where.items():
+        print(f"  {name:<18} one inference: host {w['host_ms']:.3f} ms, device busy "
+              f"{w['busy_ms']:.3f} ms, span {w['span_ms']:.3f} ms")
     if args.json:
         with open(args.json, "w") as out:
             json.dump(dict(device=f"{device.name.strip()} (driver {device.driver_version})",
