@@ -4,13 +4,18 @@ arguments set once, enqueued back to back. For each N: the host's µs per enqueu
 enqueued without waiting) and the wall µs per launch (the burst and the wait), alternating
 the variants round by round. A fused kernel takes every member's buffers: if each buffer
 costs the host a fixed time per launch, a plan's fused launches pay it at every replay.
+Each variant also runs through ctypes straight to clEnqueueNDRangeKernel with no event asked
+for (pyopencl makes one per launch), to see what the event costs.
 
     python3 scripts/enqueue_args.py --device nvidia --json out.json
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
+import glob
 import json
+import os
 import statistics
 import time
 
@@ -26,6 +31,25 @@ def kernel_source(buffers: int, ints: int) -> str:
     total = " + ".join([f"b{k}[1]" for k in range(buffers)] + [f"(float)s{k}" for k in range(ints)])
     return (f"__kernel void k({', '.join(params)}) {{\n"
             f"  if (get_global_id(0) == 0) b0[0] = {total or '0.0f'};\n}}\n")
+
+
+def no_event_enqueue(queue, kernel):
+    """A function enqueueing `kernel` on `queue` over (128,) items with no event, through the
+    OpenCL loader pyopencl links (its handles are the loader's)."""
+    library = ctypes.CDLL(glob.glob(os.path.join(os.path.dirname(cl.__file__), ".libs",
+                                                 "libOpenCL*"))[0])
+    enqueue = library.clEnqueueNDRangeKernel
+    enqueue.restype = ctypes.c_int32
+    enqueue.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p,
+                        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p,
+                        ctypes.c_void_p]
+    size = (ctypes.c_size_t * 1)(128)
+    q, k = queue.int_ptr, kernel.int_ptr
+
+    def launch(*_):
+        if enqueue(q, k, 1, None, size, size, 0, None, None) != 0:
+            raise RuntimeError("clEnqueueNDRangeKernel failed")
+    return launch
 
 
 def main(argv=None) -> int:
@@ -47,15 +71,18 @@ def main(argv=None) -> int:
             memory = [cl.Buffer(context, cl.mem_flags.READ_WRITE, 4096) for _ in range(buffers)]
             kernel.set_args(*memory, *[np.int32(k) for k in range(ints)])
             keep.append(memory)   # the kernel does not hold its buffers
-            variants[f"{buffers} buffers, {ints} ints"] = kernel
+            variants[f"{buffers} buffers, {ints} ints"] = (
+                lambda queue_, kernel_, *_, k=kernel: cl.enqueue_nd_range_kernel(
+                    queue_, k, (128,), (128,)))
+            variants[f"{buffers} buffers, {ints} ints, no event"] = no_event_enqueue(queue,
+                                                                                     kernel)
     samples = {name: {"host_us": [], "wall_us": []} for name in variants}
-    enqueue = cl.enqueue_nd_range_kernel
     for round_ in range(args.rounds + 2):
-        for name, kernel in variants.items():
+        for name, enqueue in variants.items():
             queue.finish()
             start = time.perf_counter()
             for _ in range(args.burst):
-                enqueue(queue, kernel, (128,), (128,))
+                enqueue(queue, None)
             enqueued = time.perf_counter()
             queue.finish()
             done = time.perf_counter()
@@ -68,7 +95,7 @@ def main(argv=None) -> int:
     rows = {}
     for name, s in samples.items():
         rows[name] = {key: statistics.median(values) for key, values in s.items()}
-        print(f"  {name:<22} host {rows[name]['host_us']:7.2f} µs/enqueue, wall "
+        print(f"  {name:<32} host {rows[name]['host_us']:7.2f} µs/enqueue, wall "
               f"{rows[name]['wall_us']:7.2f} µs/launch")
     if args.json:
         with open(args.json, "w") as out:
