@@ -175,6 +175,20 @@ def command_demo(args) -> int:
     return run_demo(rounds=args.rounds, device_name=args.device)
 
 
+def _pin_to_cpu(cpu: int) -> None:
+    """Run this process on host CPU `cpu` only, before the OpenCL driver starts its threads
+    (they inherit it)."""
+    try:
+        allowed = os.sched_getaffinity(0)
+    except (AttributeError, OSError) as error:
+        raise OutputError(f"--pin-cpu: this system does not let a process choose its CPUs "
+                          f"({error})") from None
+    if cpu not in allowed:
+        raise OutputError(f"--pin-cpu {cpu}: not one of the CPUs this process may run on "
+                          f"({', '.join(map(str, sorted(allowed)))})")
+    os.sched_setaffinity(0, {cpu})
+
+
 def command_run(args) -> int:
     from .execute.scenario import draw_timeline, run_scenario, table
     from .graph import MODELS
@@ -183,6 +197,8 @@ def command_run(args) -> int:
         raise OutputError(f"unknown model(s) {', '.join(unknown)} (known: {', '.join(MODELS)})")
     if args.json:
         write_outputs([(args.json, "")], [])  # refuse an unwritable path before the work
+    if args.pin_cpu is not None:
+        _pin_to_cpu(args.pin_cpu)
     result = run_scenario(args.models, device_name=args.device, resolution=args.resolution,
                           policy=args.policy, rounds=args.rounds, adapt=args.adapt,
                           check=args.check, progress=_progress_bar(False))
@@ -319,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="auto: run the model's plan as it is (by default, unless --adapt, "
                           "it is measured against the plans of all and none first, and the "
                           "fastest beyond noise runs)")
+    run.add_argument("--pin-cpu", type=int, metavar="CPU",
+                     help="run on host CPU number CPU only (the OpenCL driver's threads too): "
+                          "a GPU plan whose launches cost the host about what they cost the "
+                          "device runs at one speed there, not two (docs/PERFORMANCE.md)")
     run.add_argument("--json", help="write the result (device, settings, raw samples, launches)")
     run.add_argument("--timeline", help="draw the planned launches over time (PNG)")
     run.set_defaults(run=command_run)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What a launch's arguments cost the host: one tiny kernel taking N buffers (or N ints),
+"""What a launch's arguments cost the host: one tiny kernel taking N buffers (N ints, N images),
 arguments set once, enqueued back to back. For each N: the host's µs per enqueue (a burst
 enqueued without waiting) and the wall µs per launch (the burst and the wait), alternating
 the variants round by round. A fused kernel takes every member's buffers: if each buffer
@@ -25,11 +25,15 @@ import pyopencl as cl
 from fusion.runtime import platform_context
 
 
-def kernel_source(buffers: int, ints: int) -> str:
+def kernel_source(buffers: int, ints: int, images: int = 0) -> str:
     params = [f"__global float *b{k}" for k in range(buffers)]
+    params += [f"__read_only image2d_t i{k}" for k in range(images)]
     params += [f"const int s{k}" for k in range(ints)]
-    total = " + ".join([f"b{k}[1]" for k in range(buffers)] + [f"(float)s{k}" for k in range(ints)])
-    return (f"__kernel void k({', '.join(params)}) {{\n"
+    total = " + ".join([f"b{k}[1]" for k in range(buffers)] + [f"(float)s{k}" for k in range(ints)]
+                       + [f"read_imagef(i{k}, SAMPLER, (int2)(0, 0)).x" for k in range(images)])
+    sampler = ("__constant sampler_t SAMPLER = CLK_NORMALIZED_COORDS_FALSE | "
+               "CLK_ADDRESS_CLAMP | CLK_FILTER_NEAREST;\n" if images else "")
+    return (sampler + f"__kernel void k({', '.join(params)}) {{\n"
             f"  if (get_global_id(0) == 0) b0[0] = {total or '0.0f'};\n}}\n")
 
 
@@ -63,19 +67,23 @@ def main(argv=None) -> int:
     context = platform_context(args.device)
     queue = cl.CommandQueue(context)
     variants, keep = {}, []
+    image_format = cl.ImageFormat(cl.channel_order.RGBA, cl.channel_type.FLOAT)
     for n in map(int, args.counts.split(",")):
-        for kind, (buffers, ints) in (("buffers", (n, 1)), ("ints", (1, n))):
-            if kind == "ints" and n == 1:
+        for kind, (buffers, ints, images) in (("buffers", (n, 1, 0)), ("ints", (1, n, 0)),
+                                               ("images", (1, 1, n))):
+            if kind != "buffers" and n == 1:
                 continue
-            kernel = cl.Program(context, kernel_source(buffers, ints)).build().k
+            kernel = cl.Program(context, kernel_source(buffers, ints, images)).build().k
             memory = [cl.Buffer(context, cl.mem_flags.READ_WRITE, 4096) for _ in range(buffers)]
-            kernel.set_args(*memory, *[np.int32(k) for k in range(ints)])
-            keep.append(memory)   # the kernel does not hold its buffers
-            variants[f"{buffers} buffers, {ints} ints"] = (
+            pictures = [cl.Image(context, cl.mem_flags.READ_ONLY, image_format, shape=(64, 16))
+                        for _ in range(images)]
+            kernel.set_args(*memory, *pictures, *[np.int32(k) for k in range(ints)])
+            keep.append((memory, pictures))   # the kernel does not hold its memory objects
+            label = f"{buffers} buffers, {ints} ints" + (f", {images} images" if images else "")
+            variants[label] = (
                 lambda queue_, kernel_, *_, k=kernel: cl.enqueue_nd_range_kernel(
                     queue_, k, (128,), (128,)))
-            variants[f"{buffers} buffers, {ints} ints, no event"] = no_event_enqueue(queue,
-                                                                                     kernel)
+            variants[f"{label}, no event"] = no_event_enqueue(queue, kernel)
     samples = {name: {"host_us": [], "wall_us": []} for name in variants}
     for round_ in range(args.rounds + 2):
         for name, enqueue in variants.items():
@@ -95,7 +103,7 @@ def main(argv=None) -> int:
     rows = {}
     for name, s in samples.items():
         rows[name] = {key: statistics.median(values) for key, values in s.items()}
-        print(f"  {name:<32} host {rows[name]['host_us']:7.2f} µs/enqueue, wall "
+        print(f"  {name:<42} host {rows[name]['host_us']:7.2f} µs/enqueue, wall "
               f"{rows[name]['wall_us']:7.2f} µs/launch")
     if args.json:
         with open(args.json, "w") as out:

@@ -29,6 +29,15 @@ from .plan import Plan, compile_plan, outputs_identical
 from .profile import cached_model, model_graph, profile_device
 
 
+def _host_cpus() -> list[int] | None:
+    """The host CPUs this process may run on (where the OS says): a plan whose launches cost
+    the host as much as the device runs faster on one core than when moved between them."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+
+
 def _model_latency(plan: Plan, spans) -> list[float]:
     """Per model: ms from the plan's start until its last launch ends."""
     ends = [0.0] * len(plan.graphs)
@@ -104,7 +113,8 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
         launches.append(row)
     return dict(
         device=f"{device.name.strip()} ({platform.name.strip()}, driver {device.driver_version})",
-        host=host_platform.node(), date=time.strftime("%Y-%m-%d %H:%M:%S"),
+        host=host_platform.node(), host_cpus=_host_cpus(),
+        date=time.strftime("%Y-%m-%d %H:%M:%S"),
         models=[dict(name=g.name, resolution=g.input_shape[-1], nodes=len(g.nodes),
                      alone_device_ms=alone_ms[k], planned_latency_ms=plan_latency[k],
                      outputs_bit_identical=identical[k]) for k, g in enumerate(graphs)],

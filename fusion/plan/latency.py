@@ -104,9 +104,15 @@ def group_features(ops: Sequence[OpFacts], alone_us: Sequence[float],
 
 
 def _regressor():
+    """Gradient boosting with a Huber loss: a launch measured in a replay now and then takes
+    twice its usual time (on the GPU the same fused launch is bimodal from one replay to the
+    next), and squared error chases those. Depth 5, alpha 0.7 were chosen on the H100's three
+    in-context journals and the CPU device's (`python -m benchmarks.context_repeatability`):
+    held-out fused groups within ±10 % 63 % -> 67 % on the GPU, 75 % -> 76 % on the CPU."""
     from sklearn.ensemble import GradientBoostingRegressor
-    return GradientBoostingRegressor(n_estimators=400, max_depth=4, learning_rate=0.05,
-                                     subsample=0.8, min_samples_leaf=3, random_state=0)
+    return GradientBoostingRegressor(n_estimators=400, max_depth=5, learning_rate=0.05,
+                                     subsample=0.8, min_samples_leaf=3, loss="huber",
+                                     alpha=0.7, random_state=0)
 
 
 class LatencyModel:
