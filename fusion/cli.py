@@ -175,18 +175,17 @@ def command_demo(args) -> int:
     return run_demo(rounds=args.rounds, device_name=args.device)
 
 
-def _pin_to_cpu(cpu: int) -> None:
-    """Run this process on host CPU `cpu` only, before the OpenCL driver starts its threads
-    (they inherit it)."""
-    try:
-        allowed = os.sched_getaffinity(0)
-    except (AttributeError, OSError) as error:
-        raise OutputError(f"--pin-cpu: this system does not let a process choose its CPUs "
-                          f"({error})") from None
-    if cpu not in allowed:
-        raise OutputError(f"--pin-cpu {cpu}: not one of the CPUs this process may run on "
-                          f"({', '.join(map(str, sorted(allowed)))})")
-    os.sched_setaffinity(0, {cpu})
+def _pin_choice(value: str) -> int | str | None:
+    """--pin-cpu's value: "auto", "none" or a CPU this process may run on."""
+    from .execute.affinity import allowed_cpus
+    if value in ("auto", "none"):
+        return None if value == "none" else value
+    allowed = allowed_cpus()
+    if not value.isdigit() or allowed is None or int(value) not in allowed:
+        where = (f"one of {', '.join(map(str, sorted(allowed)))}" if allowed is not None
+                 else "auto or none (this system does not let a process choose its CPUs)")
+        raise OutputError(f"--pin-cpu {value}: expected {where}")
+    return int(value)
 
 
 def command_run(args) -> int:
@@ -197,11 +196,10 @@ def command_run(args) -> int:
         raise OutputError(f"unknown model(s) {', '.join(unknown)} (known: {', '.join(MODELS)})")
     if args.json:
         write_outputs([(args.json, "")], [])  # refuse an unwritable path before the work
-    if args.pin_cpu is not None:
-        _pin_to_cpu(args.pin_cpu)
+    pin_cpu = _pin_choice(args.pin_cpu)
     result = run_scenario(args.models, device_name=args.device, resolution=args.resolution,
                           policy=args.policy, rounds=args.rounds, adapt=args.adapt,
-                          check=args.check, progress=_progress_bar(False))
+                          check=args.check, pin_cpu=pin_cpu, progress=_progress_bar(False))
     print(table(result))
     _write_result(result, args.json, args.timeline, draw_timeline)
     return 0 if result["outputs_bit_identical"] else 1
@@ -335,10 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="auto: run the model's plan as it is (by default, unless --adapt, "
                           "it is measured against the plans of all and none first, and the "
                           "fastest beyond noise runs)")
-    run.add_argument("--pin-cpu", type=int, metavar="CPU",
-                     help="run on host CPU number CPU only (the OpenCL driver's threads too): "
-                          "a GPU plan whose launches cost the host about what they cost the "
-                          "device runs at one speed there, not two (docs/PERFORMANCE.md)")
+    run.add_argument("--pin-cpu", default="auto", metavar="CPU",
+                     help="the host CPU the replays run on: auto (default: on a GPU the "
+                          "fastest of this process's CPUs, timed first; on a CPU device none), "
+                          "none, or a CPU number. A GPU plan's launches cost the host about "
+                          "what they cost the device, and the CPUs of a virtual machine differ "
+                          "(docs/PERFORMANCE.md)")
     run.add_argument("--json", help="write the result (device, settings, raw samples, launches)")
     run.add_argument("--timeline", help="draw the planned launches over time (PNG)")
     run.set_defaults(run=command_run)

@@ -23,10 +23,19 @@ from ..errors import FusionError
 from ..plan.latency import LatencyModel, within
 from ..runtime import Fuser, FusionWarning, platform_context
 from .adapt import AdaptivePlan, measured_plan
+from .affinity import fastest_cpu, pinned
 from .measure import (alternating, busy, choose_iterations, profiled_replay, ratios, summary,
                       warm_up)
 from .plan import Plan, compile_plan, outputs_identical
 from .profile import cached_model, model_graph, profile_device
+
+
+def _pin_choice(pin_cpu: int | str | None, device: cl.Device) -> int | None:
+    if pin_cpu == "auto":
+        return fastest_cpu() if device.type & cl.device_type.GPU else None
+    if pin_cpu is None or isinstance(pin_cpu, int):
+        return pin_cpu
+    raise FusionError(f"pin_cpu is 'auto', a CPU number or None, not {pin_cpu!r}")
 
 
 def _host_cpus() -> list[int] | None:
@@ -51,7 +60,7 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
                  policy: str = "all", rounds: int = 20, seed: int = 0,
                  sample_seconds: float = 0.05, latency: LatencyModel | None = None,
                  warm_seconds: float = 2.0, adapt: int = 0, check: bool = True,
-                 progress=None) -> dict:
+                 pin_cpu: int | str | None = "auto", progress=None) -> dict:
     """Run the models together planned by `policy` and sequentially (see the module
     docstring). Under "auto" without `latency`, the device's stored model is used, and a
     device without one is profiled first (fusion.execute.profile, default settings).
@@ -60,79 +69,86 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
     check the outputs of the plan it ends with. `check` (auto without `adapt`, whose trials
     judge its own re-plans): the auto plan is measured against the plans of `all` and `none`
     first (fusion.execute.adapt.measured_plan) and the fastest beyond noise is the one run;
-    where that is not the model's, its launches carry no prediction."""
+    where that is not the model's, its launches carry no prediction. `pin_cpu`: the host
+    CPU the work runs on (fusion.execute.affinity; the JSON's `host_cpu_pinned`): "auto",
+    the fastest of this process's CPUs on a GPU and none on a CPU device (whose runtime's
+    worker threads need every core); a CPU number; or None."""
     if adapt and policy != "auto":
         raise FusionError("adapting a plan (--adapt) needs the auto policy")
     context = platform_context(device_name)  # FusionError naming what was found, if none
     device = context.devices[0]
-    if policy == "auto" and latency is None:
-        latency = cached_model(device)
-        if latency is None:
-            print(f"no latency model for {device.name.strip()} yet: profiling it first "
-                  "(once; `python -m fusion profile` does only this)", file=sys.stderr)
-            latency = profile_device(device_name, progress=progress).model
-    platform = device.platform
-    queue = cl.CommandQueue(context)
-    graphs = [model_graph(name, resolution) for name in models]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", FusionWarning)
-        fuser = Fuser(context)
-        sequential = compile_plan(context, queue, graphs, policy="none", fuser=fuser, seed=seed)
-        checked = None
-        if policy == "auto" and check and not adapt:   # as the API's measured_plan runs it
-            planned, checked = measured_plan(context, queue, graphs, latency=latency,
-                                             fuser=fuser, seed=seed, warm_seconds=warm_seconds)
-        else:
-            planned = compile_plan(context, queue, graphs, policy=policy, fuser=fuser,
-                                   seed=seed, latency=latency)
-        again = compile_plan(context, queue, graphs, policy="none", fuser=fuser, seed=seed)
-    notes = sorted({str(w.message) for w in caught if issubclass(w.category, FusionWarning)})
-    identical = outputs_identical(queue, sequential, [planned, again], seed + 1000)
-    warm_up(busy(queue, planned.replay), warm_seconds)  # clocks up before anything is timed
-    variants = {"sequential": busy(queue, sequential.replay), "planned": busy(queue, planned.replay),
-                "sequential again": busy(queue, again.replay)}
-    iterations = choose_iterations(variants["sequential"], sample_seconds, limit=100)
-    samples = alternating(variants, rounds=rounds, iterations=iterations)
-    seq_profile, plan_profile = profiled_replay(context, sequential), profiled_replay(context, planned)
-    throughput = summary(ratios(samples["sequential"], samples["planned"]))
-    null = summary(ratios(samples["sequential"], samples["sequential again"]))
-    plan_latency = _model_latency(planned, plan_profile.spans)
-    alone_ms = []
-    for k, graph in enumerate(graphs):
-        # each model alone, bound once: its own launches of the sequential plan, back to back
-        own = [i for i, launch in enumerate(sequential.launches) if launch.nodes[0][0] == k]
-        alone_ms.append(sum(seq_profile.spans[i][1] - seq_profile.spans[i][0] for i in own))
-    adaptive = _adapt(context, queue, graphs, planned, sequential, latency, fuser, seed,
-                      adapt) if adapt else None
-    launches = []
-    for row, (start, end), added in zip(planned.schedule(), plan_profile.spans,
-                                        plan_profile.added_ms()):
-        predicted = row.pop("predicted_us")
-        row.update(measured_ms=end - start, start_ms=start, added_ms=added,
-                   predicted_ms=predicted / 1e3 if predicted is not None else None)
-        launches.append(row)
-    return dict(
-        device=f"{device.name.strip()} ({platform.name.strip()}, driver {device.driver_version})",
-        host=host_platform.node(), host_cpus=_host_cpus(),
-        date=time.strftime("%Y-%m-%d %H:%M:%S"),
-        models=[dict(name=g.name, resolution=g.input_shape[-1], nodes=len(g.nodes),
-                     alone_device_ms=alone_ms[k], planned_latency_ms=plan_latency[k],
-                     outputs_bit_identical=identical[k]) for k, g in enumerate(graphs)],
-        policy=policy, rounds=rounds, iterations_per_sample=iterations, seed=seed,
-        outputs_bit_identical=all(identical) and (adaptive is None
-                                                  or adaptive["outputs_bit_identical"]),
-        sequential_ms=summary(samples["sequential"])["median"] * 1e3,
-        planned_ms=summary(samples["planned"])["median"] * 1e3,
-        throughput_ratio=throughput, null_ratio=null,
-        sequential_launches=len(sequential.launches), planned_launches=len(planned.launches),
-        fused_launches=planned.fused_launches, shifts=list(planned.shifts),
-        compile_seconds=checked["compile_seconds"] if checked else planned.compile_seconds,
-        memory=planned.memory(), checked=checked,
-        adaptive=adaptive,
-        samples={name: [s * 1e3 for s in values] for name, values in samples.items()},
-        launches=launches, prediction=_prediction(launches, latency), notes=notes,
-        warm_seconds=warm_seconds,
-        timeline=dict(sequential=seq_profile.spans, planned=plan_profile.spans))
+    cpu = _pin_choice(pin_cpu, device)
+    with pinned(cpu):
+        if policy == "auto" and latency is None:
+            latency = cached_model(device)
+            if latency is None:
+                print(f"no latency model for {device.name.strip()} yet: profiling it first "
+                      "(once; `python -m fusion profile` does only this)", file=sys.stderr)
+                latency = profile_device(device_name, progress=progress).model
+        platform = device.platform
+        queue = cl.CommandQueue(context)
+        graphs = [model_graph(name, resolution) for name in models]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FusionWarning)
+            fuser = Fuser(context)
+            sequential = compile_plan(context, queue, graphs, policy="none", fuser=fuser, seed=seed)
+            checked = None
+            if policy == "auto" and check and not adapt:   # as the API's measured_plan runs it
+                planned, checked = measured_plan(context, queue, graphs, latency=latency,
+                                                 fuser=fuser, seed=seed, warm_seconds=warm_seconds)
+            else:
+                planned = compile_plan(context, queue, graphs, policy=policy, fuser=fuser,
+                                       seed=seed, latency=latency)
+            again = compile_plan(context, queue, graphs, policy="none", fuser=fuser, seed=seed)
+        notes = sorted({str(w.message) for w in caught if issubclass(w.category, FusionWarning)})
+        identical = outputs_identical(queue, sequential, [planned, again], seed + 1000)
+        warm_up(busy(queue, planned.replay), warm_seconds)  # clocks up before anything is timed
+        variants = {"sequential": busy(queue, sequential.replay), "planned": busy(queue, planned.replay),
+                    "sequential again": busy(queue, again.replay)}
+        iterations = choose_iterations(variants["sequential"], sample_seconds, limit=100)
+        samples = alternating(variants, rounds=rounds, iterations=iterations)
+        seq_profile, plan_profile = profiled_replay(context, sequential), profiled_replay(context, planned)
+        throughput = summary(ratios(samples["sequential"], samples["planned"]))
+        null = summary(ratios(samples["sequential"], samples["sequential again"]))
+        plan_latency = _model_latency(planned, plan_profile.spans)
+        alone_ms = []
+        for k, graph in enumerate(graphs):
+            # each model alone, bound once: its own launches of the sequential plan, back to back
+            own = [i for i, launch in enumerate(sequential.launches) if launch.nodes[0][0] == k]
+            alone_ms.append(sum(seq_profile.spans[i][1] - seq_profile.spans[i][0] for i in own))
+        adaptive = _adapt(context, queue, graphs, planned, sequential, latency, fuser, seed,
+                          adapt) if adapt else None
+        launches = []
+        for row, (start, end), added in zip(planned.schedule(), plan_profile.spans,
+                                            plan_profile.added_ms()):
+            predicted = row.pop("predicted_us")
+            row.update(measured_ms=end - start, start_ms=start, added_ms=added,
+                       predicted_ms=predicted / 1e3 if predicted is not None else None)
+            launches.append(row)
+        result = dict(
+            device=f"{device.name.strip()} ({platform.name.strip()}, driver {device.driver_version})",
+            host=host_platform.node(), host_cpus=_host_cpus(),
+            date=time.strftime("%Y-%m-%d %H:%M:%S"),
+            models=[dict(name=g.name, resolution=g.input_shape[-1], nodes=len(g.nodes),
+                         alone_device_ms=alone_ms[k], planned_latency_ms=plan_latency[k],
+                         outputs_bit_identical=identical[k]) for k, g in enumerate(graphs)],
+            policy=policy, rounds=rounds, iterations_per_sample=iterations, seed=seed,
+            outputs_bit_identical=all(identical) and (adaptive is None
+                                                      or adaptive["outputs_bit_identical"]),
+            sequential_ms=summary(samples["sequential"])["median"] * 1e3,
+            planned_ms=summary(samples["planned"])["median"] * 1e3,
+            throughput_ratio=throughput, null_ratio=null,
+            sequential_launches=len(sequential.launches), planned_launches=len(planned.launches),
+            fused_launches=planned.fused_launches, shifts=list(planned.shifts),
+            compile_seconds=checked["compile_seconds"] if checked else planned.compile_seconds,
+            memory=planned.memory(), checked=checked,
+            adaptive=adaptive,
+            samples={name: [s * 1e3 for s in values] for name, values in samples.items()},
+            launches=launches, prediction=_prediction(launches, latency), notes=notes,
+            warm_seconds=warm_seconds,
+            timeline=dict(sequential=seq_profile.spans, planned=plan_profile.spans))
+    result["host_cpu_pinned"] = cpu
+    return result
 
 
 def _adapt(context, queue, graphs, planned: Plan, sequential: Plan, latency, fuser, seed: int,
@@ -172,8 +188,10 @@ def _prediction(launches: list[dict], latency: LatencyModel | None) -> dict | No
 
 def table(result: dict) -> str:
     t, n = result["throughput_ratio"], result["null_ratio"]
+    pinned_to = result.get("host_cpu_pinned")
     lines = [f"device: {result['device']}; policy {result['policy']}; {result['rounds']} "
-             f"alternating rounds of {result['iterations_per_sample']} inferences",
+             f"alternating rounds of {result['iterations_per_sample']} inferences"
+             + (f"; host CPU {pinned_to}" if pinned_to is not None else ""),
              "", f"{'model':16} {'nodes':>5} {'alone ms':>9} {'latency in plan ms':>19} "
              f"{'bit-identical':>13}"]
     for m in result["models"]:
