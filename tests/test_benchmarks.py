@@ -65,3 +65,29 @@ def test_a_launch_trace_keeps_every_launch_of_both_plans_each_round():
             assert row["wall_ms"] > 0
     assert len(record["launches"]["planned"]) < len(record["launches"]["sequential"])
     assert "planned wall ms" in launch_trace.report(record)
+
+
+def test_context_repeatability_compares_the_same_launches_of_two_journals(tmp_path):
+    import gzip
+    from benchmarks.context_repeatability import evaluate
+    source = os.path.join(ROOT, "benchmarks", "results", "intel-cpu",
+                          "context-r96-12plans.jsonl.gz")
+    with gzip.open(source, "rt") as lines:
+        rows = [json.loads(line) for line in lines if line.strip()]
+    launches = [row for row in rows if "ops" in row and row.get("us")]
+    fused = [row for row in launches if len(row["ops"]) > 1]
+    slower = {row["index"] for row in fused[::2]}          # every other fused launch 1.5x
+    other = [dict(row, us=row["us"] * 1.5) if row.get("index") in slower else row
+             for row in rows]
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl.gz"
+    a.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with gzip.open(b, "wt") as out:
+        out.writelines(json.dumps(row) + "\n" for row in other)
+    result = evaluate([a, b], seeds=1, with_curve=False)
+    pair, = result["pairs"]
+    assert pair["launches"] == len(launches) and pair["fused"] == len(fused)
+    assert pair["fused_within"] == (len(fused) - len(slower)) / len(fused)
+    assert pair["within"] == (len(launches) - len(slower)) / len(launches)
+    held = result["per_journal"]["a.jsonl"]["held_out"]
+    assert 0.3 < held["mean_within"] <= 1.0 and held["seeds"] == 1
+    assert result["median_of_journals"]["launches"] == len(launches)

@@ -19,6 +19,8 @@ def test_run_two_models_writes_its_json_and_timeline(tmp_path):
                 "planned_ms", "throughput_ratio", "null_ratio", "launches", "samples"):
         assert key in result, key
     assert result["outputs_bit_identical"] is True
+    assert result["host_cpu_pinned"] is None        # a CPU device's runtime needs every core
+    assert result["host_cpus"] == sorted(os.sched_getaffinity(0))
     assert [m["name"] for m in result["models"]] == ["mobilenet_v2", "squeezenet_v1"]
     assert len(result["samples"]["planned"]) == 3
     assert result["fused_launches"] > 0
@@ -48,3 +50,11 @@ def test_adapting_needs_the_auto_policy(tmp_path):
                           timeout=120)
     assert done.returncode == 2
     assert "needs the auto policy" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_run_refuses_a_cpu_it_may_not_use(tmp_path):
+    cpu = max(os.sched_getaffinity(0)) + 1
+    done = subprocess.run([sys.executable, "-m", "fusion", "run", "squeezenet_v1", "--pin-cpu",
+                           str(cpu)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert f"--pin-cpu {cpu}: expected one of" in done.stderr and "Traceback" not in done.stderr
