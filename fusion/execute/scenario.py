@@ -79,76 +79,88 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
     device = context.devices[0]
     cpu = _pin_choice(pin_cpu, device)
     with pinned(cpu):
-        if policy == "auto" and latency is None:
-            latency = cached_model(device)
-            if latency is None:
-                print(f"no latency model for {device.name.strip()} yet: profiling it first "
-                      "(once; `python -m fusion profile` does only this)", file=sys.stderr)
-                latency = profile_device(device_name, progress=progress).model
-        platform = device.platform
-        queue = cl.CommandQueue(context)
-        graphs = [model_graph(name, resolution) for name in models]
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", FusionWarning)
-            fuser = Fuser(context)
-            sequential = compile_plan(context, queue, graphs, policy="none", fuser=fuser, seed=seed)
-            checked = None
-            if policy == "auto" and check and not adapt:   # as the API's measured_plan runs it
-                planned, checked = measured_plan(context, queue, graphs, latency=latency,
-                                                 fuser=fuser, seed=seed, warm_seconds=warm_seconds)
-            else:
-                planned = compile_plan(context, queue, graphs, policy=policy, fuser=fuser,
-                                       seed=seed, latency=latency)
-            again = compile_plan(context, queue, graphs, policy="none", fuser=fuser, seed=seed)
-        notes = sorted({str(w.message) for w in caught if issubclass(w.category, FusionWarning)})
-        identical = outputs_identical(queue, sequential, [planned, again], seed + 1000)
-        warm_up(busy(queue, planned.replay), warm_seconds)  # clocks up before anything is timed
-        variants = {"sequential": busy(queue, sequential.replay), "planned": busy(queue, planned.replay),
-                    "sequential again": busy(queue, again.replay)}
-        iterations = choose_iterations(variants["sequential"], sample_seconds, limit=100)
-        samples = alternating(variants, rounds=rounds, iterations=iterations)
-        seq_profile, plan_profile = profiled_replay(context, sequential), profiled_replay(context, planned)
-        throughput = summary(ratios(samples["sequential"], samples["planned"]))
-        null = summary(ratios(samples["sequential"], samples["sequential again"]))
-        plan_latency = _model_latency(planned, plan_profile.spans)
-        alone_ms = []
-        for k, graph in enumerate(graphs):
-            # each model alone, bound once: its own launches of the sequential plan, back to back
-            own = [i for i, launch in enumerate(sequential.launches) if launch.nodes[0][0] == k]
-            alone_ms.append(sum(seq_profile.spans[i][1] - seq_profile.spans[i][0] for i in own))
-        adaptive = _adapt(context, queue, graphs, planned, sequential, latency, fuser, seed,
-                          adapt) if adapt else None
-        launches = []
-        for row, (start, end), added in zip(planned.schedule(), plan_profile.spans,
-                                            plan_profile.added_ms()):
-            predicted = row.pop("predicted_us")
-            row.update(measured_ms=end - start, start_ms=start, added_ms=added,
-                       predicted_ms=predicted / 1e3 if predicted is not None else None)
-            launches.append(row)
-        result = dict(
-            device=f"{device.name.strip()} ({platform.name.strip()}, driver {device.driver_version})",
-            host=host_platform.node(), host_cpus=_host_cpus(),
-            date=time.strftime("%Y-%m-%d %H:%M:%S"),
-            models=[dict(name=g.name, resolution=g.input_shape[-1], nodes=len(g.nodes),
-                         alone_device_ms=alone_ms[k], planned_latency_ms=plan_latency[k],
-                         outputs_bit_identical=identical[k]) for k, g in enumerate(graphs)],
-            policy=policy, rounds=rounds, iterations_per_sample=iterations, seed=seed,
-            outputs_bit_identical=all(identical) and (adaptive is None
-                                                      or adaptive["outputs_bit_identical"]),
-            sequential_ms=summary(samples["sequential"])["median"] * 1e3,
-            planned_ms=summary(samples["planned"])["median"] * 1e3,
-            throughput_ratio=throughput, null_ratio=null,
-            sequential_launches=len(sequential.launches), planned_launches=len(planned.launches),
-            fused_launches=planned.fused_launches, shifts=list(planned.shifts),
-            compile_seconds=checked["compile_seconds"] if checked else planned.compile_seconds,
-            memory=planned.memory(), checked=checked,
-            adaptive=adaptive,
-            samples={name: [s * 1e3 for s in values] for name, values in samples.items()},
-            launches=launches, prediction=_prediction(launches, latency), notes=notes,
-            warm_seconds=warm_seconds,
-            timeline=dict(sequential=seq_profile.spans, planned=plan_profile.spans))
+        result = _scenario(context, models, device_name=device_name, resolution=resolution,
+                           policy=policy, rounds=rounds, seed=seed,
+                           sample_seconds=sample_seconds, latency=latency,
+                           warm_seconds=warm_seconds, adapt=adapt, check=check,
+                           progress=progress)
     result["host_cpu_pinned"] = cpu
     return result
+
+
+def _scenario(context: cl.Context, models: list[str], *, device_name: str,
+              resolution: int | None, policy: str, rounds: int, seed: int,
+              sample_seconds: float, latency: LatencyModel | None, warm_seconds: float,
+              adapt: int, check: bool, progress) -> dict:
+    device = context.devices[0]
+    if policy == "auto" and latency is None:
+        latency = cached_model(device)
+        if latency is None:
+            print(f"no latency model for {device.name.strip()} yet: profiling it first "
+                  "(once; `python -m fusion profile` does only this)", file=sys.stderr)
+            latency = profile_device(device_name, progress=progress).model
+    platform = device.platform
+    queue = cl.CommandQueue(context)
+    graphs = [model_graph(name, resolution) for name in models]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FusionWarning)
+        fuser = Fuser(context)
+        sequential = compile_plan(context, queue, graphs, policy="none", fuser=fuser, seed=seed)
+        checked = None
+        if policy == "auto" and check and not adapt:   # as the API's measured_plan runs it
+            planned, checked = measured_plan(context, queue, graphs, latency=latency,
+                                             fuser=fuser, seed=seed, warm_seconds=warm_seconds)
+        else:
+            planned = compile_plan(context, queue, graphs, policy=policy, fuser=fuser,
+                                   seed=seed, latency=latency)
+        again = compile_plan(context, queue, graphs, policy="none", fuser=fuser, seed=seed)
+    notes = sorted({str(w.message) for w in caught if issubclass(w.category, FusionWarning)})
+    identical = outputs_identical(queue, sequential, [planned, again], seed + 1000)
+    warm_up(busy(queue, planned.replay), warm_seconds)  # clocks up before anything is timed
+    variants = {"sequential": busy(queue, sequential.replay), "planned": busy(queue, planned.replay),
+                "sequential again": busy(queue, again.replay)}
+    iterations = choose_iterations(variants["sequential"], sample_seconds, limit=100)
+    samples = alternating(variants, rounds=rounds, iterations=iterations)
+    seq_profile, plan_profile = profiled_replay(context, sequential), profiled_replay(context, planned)
+    throughput = summary(ratios(samples["sequential"], samples["planned"]))
+    null = summary(ratios(samples["sequential"], samples["sequential again"]))
+    plan_latency = _model_latency(planned, plan_profile.spans)
+    alone_ms = []
+    for k, graph in enumerate(graphs):
+        # each model alone, bound once: its own launches of the sequential plan, back to back
+        own = [i for i, launch in enumerate(sequential.launches) if launch.nodes[0][0] == k]
+        alone_ms.append(sum(seq_profile.spans[i][1] - seq_profile.spans[i][0] for i in own))
+    adaptive = _adapt(context, queue, graphs, planned, sequential, latency, fuser, seed,
+                      adapt) if adapt else None
+    launches = []
+    for row, (start, end), added in zip(planned.schedule(), plan_profile.spans,
+                                        plan_profile.added_ms()):
+        predicted = row.pop("predicted_us")
+        row.update(measured_ms=end - start, start_ms=start, added_ms=added,
+                   predicted_ms=predicted / 1e3 if predicted is not None else None)
+        launches.append(row)
+    return dict(
+        device=f"{device.name.strip()} ({platform.name.strip()}, driver {device.driver_version})",
+        host=host_platform.node(), host_cpus=_host_cpus(),
+        date=time.strftime("%Y-%m-%d %H:%M:%S"),
+        models=[dict(name=g.name, resolution=g.input_shape[-1], nodes=len(g.nodes),
+                     alone_device_ms=alone_ms[k], planned_latency_ms=plan_latency[k],
+                     outputs_bit_identical=identical[k]) for k, g in enumerate(graphs)],
+        policy=policy, rounds=rounds, iterations_per_sample=iterations, seed=seed,
+        outputs_bit_identical=all(identical) and (adaptive is None
+                                                  or adaptive["outputs_bit_identical"]),
+        sequential_ms=summary(samples["sequential"])["median"] * 1e3,
+        planned_ms=summary(samples["planned"])["median"] * 1e3,
+        throughput_ratio=throughput, null_ratio=null,
+        sequential_launches=len(sequential.launches), planned_launches=len(planned.launches),
+        fused_launches=planned.fused_launches, shifts=list(planned.shifts),
+        compile_seconds=checked["compile_seconds"] if checked else planned.compile_seconds,
+        memory=planned.memory(), checked=checked,
+        adaptive=adaptive,
+        samples={name: [s * 1e3 for s in values] for name, values in samples.items()},
+        launches=launches, prediction=_prediction(launches, latency), notes=notes,
+        warm_seconds=warm_seconds,
+        timeline=dict(sequential=seq_profile.spans, planned=plan_profile.spans))
 
 
 def _adapt(context, queue, graphs, planned: Plan, sequential: Plan, latency, fuser, seed: int,
