@@ -50,7 +50,7 @@ from ..runtime import Fuser, device_context
 from .graphs import LoadedGraph, load
 from .measure import busy, warm_up
 
-SCHEMA = 4          # of samples-*.jsonl and model.pkl; part of the cache key (4: group features)
+SCHEMA = 3          # of samples-*.jsonl and model.pkl; part of the cache key
 INSTANCES = 4       # loaded copies of each model by default (benchmarks that draw groups)
 
 

@@ -83,20 +83,9 @@ def _kind_counts(ops: Sequence[OpFacts], kinds: Sequence[str]) -> list[float]:
     return [float(sum(op.kind == kind for op in ops)) for kind in kinds]
 
 
-def _largest(values: Sequence[float], count: int = 4) -> list[float]:
-    """The `count` largest values, largest first, padded with zeros."""
-    top = sorted(values, reverse=True)[:count]
-    return top + [0.0] * (count - len(top))
-
-
 def group_features(ops: Sequence[OpFacts], alone_us: Sequence[float],
                    kinds: Sequence[str]) -> list[float]:
-    """The fused group's facts: size, sums and maxima, imbalance, kinds, members' alone times;
-    the four longest alone times and the four largest work-group counts one by one (how the
-    work is spread over the members, not only its total and maximum), the alone time of each
-    kind's members and the sum of alone times over the longest (on the H100's in-context
-    journals these took held-out groups within ±10 % from 65-69 % to 70-72 %;
-    benchmarks/context_repeatability.py)."""
+    """The fused group's facts: size, sums and maxima, imbalance, kinds, members' alone times."""
     items = [op.work_items for op in ops]
     groups = [op.work_groups for op in ops]
     flops = [op.flops for op in ops]
@@ -111,12 +100,7 @@ def group_features(ops: Sequence[OpFacts], alone_us: Sequence[float],
             float(sum(op.barriers for op in ops)), float(sum(op.images for op in ops)),
             float(sum(op.args for op in ops)),
             _log(sum(alone_us)), _log(max(alone_us)), _log(min(alone_us)),
-            *_kind_counts(ops, kinds),
-            *(_log(us) for us in _largest(alone_us)),
-            *(_log(count) for count in _largest([op.work_groups for op in ops])),
-            *(_log(sum(us for op, us in zip(ops, alone_us) if op.kind == kind))
-              for kind in kinds),
-            sum(alone_us) / max(1e-9, max(alone_us))]
+            *_kind_counts(ops, kinds)]
 
 
 def _regressor():
