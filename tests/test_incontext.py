@@ -209,3 +209,19 @@ def test_a_plan_the_device_failed_on_is_left_out_when_the_profile_resumes(tmp_pa
                     + json.dumps(dict(plan=1, done=True, failed="INVALID_COMMAND_QUEUE")) + "\n"
                     + json.dumps(dict(rows[0], plan=2)) + "\n")           # plan 2 cut short
     assert incontext.read_plans(path) == {0: rows, 1: []}
+
+
+def test_the_stream_journal_reader_reads_a_journal_in_context(tmp_path):
+    """benchmarks.offline_plan and policy_offline read journals with read_journal: the lines
+    marking a plan done have no index and are not rows."""
+    from fusion.execute.profile import read_journal
+    source = Path(__file__).parent.parent / "benchmarks" / "results" / "intel-cpu" / \
+        "context-r96-12plans.jsonl.gz"
+    lines = [json.loads(line) for line in gzip.decompress(source.read_bytes()).splitlines()]
+    launches = [row for row in lines if "index" in row]
+    assert len(launches) < len(lines)                 # the journal has plan-done lines
+    path = tmp_path / "context.jsonl.gz"
+    path.write_bytes(source.read_bytes())
+    rows = read_journal(path)
+    assert sorted(rows) == sorted(row["index"] for row in launches)
+    assert all(rows[row["index"]]["us"] == row["us"] for row in launches)

@@ -307,9 +307,13 @@ def journal_lines(path: Path):
 def read_journal(path: Path) -> dict[int, dict]:
     """Rows journaled so far. A sample begun but never finished (the process died, or the
     device failed, while measuring it) is not measured again: it is recorded as failed. A
-    journal kept gzipped (`.gz`, as benchmarks/results holds them) is read as well."""
+    journal kept gzipped (`.gz`, as benchmarks/results holds them) is read as well, and so is
+    a journal of the profile in context (fusion.execute.incontext): its launches are rows, its
+    lines marking a plan done (no `index`) are not."""
     done, begun = {}, {}
     for row in journal_lines(path):
+        if "index" not in row:
+            continue
         if row.get("begun"):
             begun[row["index"]] = row
         else:
