@@ -25,7 +25,6 @@ Each figure is the fraction within ±10 %. No device is needed.
 from __future__ import annotations
 
 import argparse
-import gzip
 import itertools
 import json
 import statistics
@@ -34,22 +33,18 @@ from pathlib import Path
 
 import numpy as np
 
-from fusion.execute.profile import held_out_errors, samples_of
+from fusion.execute.profile import held_out_errors, journal_lines, samples_of
 from fusion.plan import latency
 
 TOLERANCE = 0.10
 
 
 def read_journal(path: Path) -> list[dict]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as lines:
-            rows = [json.loads(line) for line in lines if line.strip()]
-    except (OSError, EOFError, json.JSONDecodeError) as error:
-        raise SystemExit(f"{path}: cannot read an in-context journal: {error}") from None
-    rows = [row for row in rows if "ops" in row and "launch" in row]
+    """The journal's launches (fusion.execute.profile.journal_lines; its plan-done lines are
+    not launches)."""
+    rows = [row for row in journal_lines(path) if "ops" in row and "launch" in row]
     if not rows:
-        raise SystemExit(f"{path}: no launches (is it a journal of `fusion profile "
+        raise SystemExit(f"{path}: no launches (missing, or not a journal of `fusion profile "
                          "--in-context`?)")
     return rows
 

@@ -10,12 +10,11 @@ the device's cache directory (its `model.pkl`) when device time is short.
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import pickle
 import statistics
+from pathlib import Path
 
-from fusion.execute.profile import held_out_errors, samples_of
+from fusion.execute.profile import held_out_errors, journal_lines, samples_of
 from fusion.plan import latency
 
 
@@ -26,9 +25,9 @@ def main(argv=None) -> int:
                         help="the host's enqueue the profile measured (its report's host_us)")
     parser.add_argument("--output", required=True)
     args = parser.parse_args(argv)
-    opener = gzip.open if args.journal.endswith(".gz") else open
-    with opener(args.journal, "rt", encoding="utf-8") as lines:
-        rows = [row for row in map(json.loads, lines) if "ops" in row]
+    rows = [row for row in journal_lines(Path(args.journal)) if "ops" in row]
+    if not rows:
+        raise SystemExit(f"{args.journal}: no launches (missing, or not a journal?)")
     model = latency.fit(samples_of(rows), host_us=args.host_us)
     errors = held_out_errors(rows, args.host_us, 0)
     model.group_error = statistics.median(abs(e) for e in errors)

@@ -23,7 +23,7 @@ from ..errors import FusionError
 from ..plan.latency import LatencyModel, within
 from ..runtime import Fuser, FusionWarning, platform_context
 from .adapt import AdaptivePlan, measured_plan
-from .affinity import fastest_cpu, pinned
+from .affinity import allowed_cpus, fastest_cpu, pinned
 from .measure import (alternating, busy, choose_iterations, profiled_replay, ratios, summary,
                       warm_up)
 from .plan import Plan, compile_plan, outputs_identical
@@ -38,13 +38,9 @@ def _pin_choice(pin_cpu: int | str | None, device: cl.Device) -> int | None:
     raise FusionError(f"pin_cpu is 'auto', a CPU number or None, not {pin_cpu!r}")
 
 
-def _host_cpus() -> list[int] | None:
-    """The host CPUs this process may run on (where the OS says): a plan whose launches cost
-    the host as much as the device runs faster on one core than when moved between them."""
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return None
+def _sorted_or_none(cpus: set[int] | None) -> list[int] | None:
+    """The CPUs the run's thread could use while timed (JSON-ready), None where unknown."""
+    return None if cpus is None else sorted(cpus)
 
 
 def _model_latency(plan: Plan, spans) -> list[float]:
@@ -141,7 +137,7 @@ def _scenario(context: cl.Context, models: list[str], *, device_name: str,
         launches.append(row)
     return dict(
         device=f"{device.name.strip()} ({platform.name.strip()}, driver {device.driver_version})",
-        host=host_platform.node(), host_cpus=_host_cpus(),
+        host=host_platform.node(), host_cpus=_sorted_or_none(allowed_cpus()),
         date=time.strftime("%Y-%m-%d %H:%M:%S"),
         models=[dict(name=g.name, resolution=g.input_shape[-1], nodes=len(g.nodes),
                      alone_device_ms=alone_ms[k], planned_latency_ms=plan_latency[k],
