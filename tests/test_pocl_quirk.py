@@ -68,10 +68,14 @@ def test_the_cpu_device_runs_two_barrier_branches_correctly(cpu):
 
 
 def test_two_barrier_branches(pocl, request):
+    """The defect is gone only if every one of several runs is right: one right run was seen
+    once in CI (an XPASS) while the same PoCL gets it wrong in 40 of 40 runs here, loaded or
+    not."""
     if DeviceQuirks.of(pocl.devices[0]).max_barrier_kernels is not None:
         request.applymarker(pytest.mark.xfail(strict=True, reason="PoCL defect"))
-    for got, want in _run(pocl):
-        np.testing.assert_array_equal(got, want)
+    for _ in range(5):
+        for got, want in _run(pocl):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_oclgrind_runs_it_correctly(oclgrind):
