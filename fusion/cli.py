@@ -199,7 +199,8 @@ def command_run(args) -> int:
     pin_cpu = _pin_choice(args.pin_cpu)
     result = run_scenario(args.models, device_name=args.device, resolution=args.resolution,
                           policy=args.policy, rounds=args.rounds, adapt=args.adapt,
-                          check=args.check, pin_cpu=pin_cpu, progress=_progress_bar(False))
+                          check=args.check, pin_cpu=pin_cpu, specialize=args.specialize,
+                          progress=_progress_bar(False))
     print(table(result))
     _write_result(result, args.json, args.timeline, draw_timeline)
     return 0 if result["outputs_bit_identical"] else 1
@@ -339,6 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "none, or a CPU number. A GPU plan's launches cost the host about "
                           "what they cost the device, and the CPUs of a virtual machine differ "
                           "(docs/PERFORMANCE.md)")
+    run.add_argument("--no-specialize", dest="specialize", action="store_false",
+                     help="build the fused kernels with their layout and integer arguments as "
+                          "arguments (by default they are baked in: one binary per launch, "
+                          "fewer arguments for the driver at every enqueue)")
     run.add_argument("--json", help="write the result (device, settings, raw samples, launches)")
     run.add_argument("--timeline", help="draw the planned launches over time (PNG)")
     run.set_defaults(run=command_run)

@@ -17,20 +17,24 @@ from zoo import ZOO
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 WAVE_SIZE = 32  # fixed, not the device's: the files must not depend on the machine
 
-# name: (zoo kernels, layout, launches to bake in or None)
+# name: (zoo kernels, layout, launches to bake in or None[, integer arguments to bake in])
 GROUPS = {
     "scale_scale3_groups": (("scale", "scale3"), "groups", None),
     "reduce_transpose_prefix_groups": (("reduce", "transpose", "prefix"), "groups", None),
     "ids_blur_table_wave": (("ids", "blur", "table"), "wave", None),
     "misc_scale_baked_groups": (("misc", "scale"), "groups", [((48,), (16,)), ((45,), None)]),
+    # as a plan builds it (fusion.execute.plan_fuser): the layout and the integers baked in
+    "misc_transpose_specialized_groups": (("misc", "transpose"), "groups",
+                                          [((48,), (16,)), ((16, 8), (8, 4))],
+                                          [{4: (-3, 2), 5: -7}, {2: 7, 3: 3}]),
 }
-MANIFEST_GROUP = "reduce_transpose_prefix_groups"
+MANIFEST_GROUPS = ("reduce_transpose_prefix_groups", "misc_transpose_specialized_groups")
 
 
 def fused(name):
-    names, layout, launches = GROUPS[name]
+    names, layout, launches, *constants = GROUPS[name]
     return generate([ZOO[n].kernel for n in names], wave_size=WAVE_SIZE, layout=layout,
-                    launches=launches)
+                    launches=launches, constants=constants[0] if constants else None)
 
 
 def check_golden(request, filename: str, actual: str) -> None:
@@ -56,9 +60,10 @@ def test_fused_source_matches_golden(request, name):
     check_golden(request, f"{name}.cl", fused(name).source)
 
 
-def test_manifest_matches_golden(request):
-    manifest = json.dumps(fused(MANIFEST_GROUP).manifest, indent=2, sort_keys=True) + "\n"
-    check_golden(request, f"{MANIFEST_GROUP}.manifest.json", manifest)
+@pytest.mark.parametrize("name", MANIFEST_GROUPS)
+def test_manifest_matches_golden(request, name):
+    manifest = json.dumps(fused(name).manifest, indent=2, sort_keys=True) + "\n"
+    check_golden(request, f"{name}.manifest.json", manifest)
 
 
 @pytest.mark.parametrize("name", sorted(GROUPS))
@@ -71,7 +76,7 @@ def test_golden_sources_build(cpu, name):
 
 def test_golden_files_are_all_known():
     """No stale golden file lingers after a group is renamed or removed."""
-    expected = {f"{name}.cl" for name in GROUPS} | {f"{MANIFEST_GROUP}.manifest.json"}
+    expected = {f"{name}.cl" for name in GROUPS} | {f"{n}.manifest.json" for n in MANIFEST_GROUPS}
     assert set(os.listdir(GOLDEN_DIR)) == expected
 
 

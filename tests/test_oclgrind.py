@@ -25,8 +25,10 @@ SMALL = {
 def grind(oclgrind):
     context, log = oclgrind
     log.new_reports()  # start clean
-    return context, log, {layout: fusion.Fuser(context, layout=layout, strict=True)
-                          for layout in ("groups", "wave")}
+    fusers = {layout: fusion.Fuser(context, layout=layout, strict=True)
+              for layout in ("groups", "wave")}
+    fusers["baked"] = fusion.Fuser(context, bake_layout=True, bake_arguments=True, strict=True)
+    return context, log, fusers
 
 
 def _check(grind, names, layout, seed=3):
@@ -56,6 +58,15 @@ def test_fused_groups_are_clean(grind, layout, names):
     if layout == "wave" and "transpose" in names:
         names = tuple(n for n in names if n != "transpose")
     _check(grind, names, layout)
+
+
+@pytest.mark.parametrize("names", [
+    ("lib:conv2d_1x1", "lib:depthwise_conv2d", "lib:softmax", "reduce"),
+    ("lib:conv2d", "lib:concat", "scale", "ids"),
+])
+def test_groups_with_baked_arguments_are_clean(grind, names):
+    # layout and integer arguments baked in, as a plan builds them (fusion.execute.plan_fuser)
+    _check(grind, names, "baked")
 
 
 @settings(max_examples=6)

@@ -1,5 +1,6 @@
-"""fusion/runtime.py on PoCL: the build cache, threads, bind-once launches, fallback, the baked
-layout, and scalar arguments converted to their parameters' C types."""
+"""fusion/runtime.py on the device-test context: the build cache, threads, bind-once launches,
+fallback, the baked layout, baked-in integer arguments, and scalar arguments converted to their
+parameters' C types."""
 import threading
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 
 import fusion
 from fusion import KernelSource
+from fusion.compiler.constants import bakeable
 from fusion.runtime.binding import convert_scalar
 from fusion.runtime import Fuser, ProgramCache
 from fusion.verify.testing import assert_equivalent
@@ -370,6 +372,59 @@ def test_scalar_arguments_reach_the_kernel_in_their_c_types(cpu, fusers):
         cl.enqueue_copy(queue, host, floats)
         queue.finish()
         assert float(host[0]) == want_float
+
+
+# --- integer arguments baked in -----------------------------------------------------------------
+
+def test_baked_arguments_give_identical_results(cpu, wave_size):
+    members = [ZOO["scale"], ZOO["ids"], ZOO["cube"], ZOO["misc"]]
+    shapes = [((45,), 37), ((12, 6), (4, 2)), ((4, 6, 2), (2, 2, 1)), ((16,), (4,))]
+    baked = Fuser(cpu, wave_size=wave_size, bake_layout=True, bake_arguments=True, strict=True)
+    factory = combined_factory(members, shapes, 5)
+    kernels = [m.kernel for m in members]
+    assert_equivalent(cpu, kernels, factory, fuser=baked)
+    # only the arguments of parameters that are not integers are still passed
+    launches, _ = factory(cpu, None)
+    fused = baked.fuse(kernels)
+    step, = fused.bind(launches).steps
+    kept = [p for parsed in fused.parsed for p in parsed.parameters if not bakeable(p)]
+    assert len(step.args) == len(kept) < sum(len(launch[2]) for launch in launches)
+
+
+def test_baked_scalars_reach_the_kernel_as_their_values(cpu, wave_size):
+    """The scalar test above with its integers baked in (the float stays an argument)."""
+    baked = Fuser(cpu, wave_size=wave_size, bake_arguments=True, strict=True)
+    queue = cl.CommandQueue(cpu)
+    ints, uints, floats = buffer_out(cpu, 6, np.int32), buffer_out(cpu, 1, np.uint32), \
+        buffer_out(cpu, 1)
+    other = [buffer_out(cpu, 6, np.int32), buffer_out(cpu, 1, np.uint32), buffer_out(cpu, 1)]
+    launches = [((1,), None, [ints, uints, floats, -128, -32768, 4_000_000_000, 1.5, (7, -8),
+                              255, 65535]),
+                ((1,), None, [*other, 0, 0, 0, 0.0, (0, 0), 0, 0])]
+    bound = baked.fuse([SCALARS_K, SCALARS_K]).bind(launches)
+    assert len(bound.steps[0].args) == 2 * (1 + 4)   # each one's layout, buffers and float
+    bound.enqueue(queue)
+    assert read_ints(queue, ints).tolist() == [-128, -32768, 7, -8, 255, 65535]
+    host = np.empty(1, np.uint32)
+    cl.enqueue_copy(queue, host, uints)
+    assert int(host[0]) == 4_000_000_000
+    cl.enqueue_copy(queue, host.view(np.float32), floats)
+    queue.finish()
+    assert float(host.view(np.float32)[0]) == 1.5
+
+
+def test_baked_arguments_build_one_program_per_value(cpu, wave_size):
+    cache = ProgramCache()
+    baked = Fuser(cpu, wave_size=wave_size, bake_arguments=True, cache=cache, strict=True)
+    fused = baked.fuse([AFFINE_K, AFFINE_K])
+    queue = cl.CommandQueue(cpu)
+    for n, k in ((10, 2), (10, 3), (10, 2)):
+        values = np.arange(n, dtype=np.int32)
+        (a, out_a), (b, out_b) = affine_launch(cpu, values, 1), affine_launch(cpu, values, k)
+        fused(queue, [a, b])
+        np.testing.assert_array_equal(read_ints(queue, out_a), values + 3)
+        np.testing.assert_array_equal(read_ints(queue, out_b), values * k + 3)
+    assert cache.builds == 2   # k = 2 and k = 3; the third launch is the first's binary
 
 
 @pytest.mark.parametrize("c_type, value, dtype, expected", [

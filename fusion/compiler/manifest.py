@@ -1,6 +1,7 @@
 """The manifest: what a C/C++ runtime needs to launch a fused kernel generated ahead of time —
 the argument order and owner of each argument, the layout arguments and what their lanes hold
-(fusion/abi.py), the build options, and the baked layout where there is one (docs/CLI.md).
+(fusion/abi.py), the build options, and the baked layout and baked-in arguments where there are
+any (docs/CLI.md).
 """
 from __future__ import annotations
 
@@ -13,15 +14,20 @@ MANIFEST_FORMAT = "parallel-fusion-manifest/1"
 
 def manifest_of(parsed, renamed, kernel_name, layout, wave_size, program_flags,
               baked: Layout | None, device_macros=None, flags="exact",
-              dropped=None) -> dict:
+              dropped=None, constants=None) -> dict:
     arguments, sub_kernels = [], []
     for index, (p, r) in enumerate(zip(parsed, renamed.kernels)):
-        argument_indices = []
+        argument_indices, baked_arguments = [], []
+        own = constants[index] if constants else {}
         if baked is None:
             arguments.append(dict(index=len(arguments), name=NAMES.layout_argument(index),
                                   kind="layout", type=LAYOUT_TYPE, sub_kernel=index))
             argument_indices.append(len(arguments) - 1)
         for position, (parameter, name) in enumerate(zip(p.parameters, r.parameter_names)):
+            if position in own:
+                baked_arguments.append(dict(sub_kernel_argument=position, name=parameter.name,
+                                            type=parameter.type_text, value=own[position]))
+                continue
             arguments.append(dict(index=len(arguments), name=name, original_name=parameter.name,
                                   kind=parameter.kind, type=parameter.type_text,
                                   base_type=parameter.base_type, access=parameter.access,
@@ -33,7 +39,7 @@ def manifest_of(parsed, renamed, kernel_name, layout, wave_size, program_flags,
             uses_work_groups=p.uses_work_groups,
             required_local_size=list(p.required_local_size) if p.required_local_size else None,
             builtins=sorted(p.work_item_builtins), barriers=sorted(p.work_group_functions),
-            arguments=argument_indices, renamed={k: v for k, v in r.renames.items()},
+            arguments=argument_indices, baked_arguments=baked_arguments, renamed={k: v for k, v in r.renames.items()},
             dropped_permissions=(dropped or {}).get(index, [])))
     return dict(
         format=MANIFEST_FORMAT,

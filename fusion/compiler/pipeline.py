@@ -15,6 +15,7 @@ from .. import dialect
 from ..errors import FusionError, SourceError
 from ..plan.layout import DEFAULT_LAYOUT, LAYOUTS, Layout, SubKernelNeeds
 from ..plan.partition import DeviceFacts, partition, shapes_of
+from .constants import Constants, check_constants
 from .deep import deep
 from .manifest import manifest_of
 from .parse import ParsedKernel, parse_kernel
@@ -46,7 +47,7 @@ def generate(kernels: Sequence[KernelSource], *, wave_size: int, layout: str = D
              kernel_name: str | None = None,
              max_work_group_size: int | None = None,
              device_macros: Mapping[str, str] | DeviceMacros | None = None,
-             flags: str = "exact") -> FusedProgram:
+             flags: str = "exact", constants: Constants | None = None) -> FusedProgram:
     """Fuse kernels into one program.
 
     wave_size: the device's wave (warp, SIMD width); the layout pads to it.
@@ -64,6 +65,9 @@ def generate(kernels: Sequence[KernelSource], *, wave_size: int, layout: str = D
     flags: "exact" (sub-kernels' program-wide flags must agree) or "strictest" (they may differ
         in permission flags such as -cl-mad-enable; the program is built with only those every
         sub-kernel grants: the manifest lists, per sub-kernel, what was dropped).
+    constants: per sub-kernel, {parameter position: value} for integer parameters whose values
+        are baked into the source (fusion.compiler.constants): they leave the fused kernel's
+        signature (the manifest lists them under each sub-kernel's `baked_arguments`).
     """
     if not kernels:
         raise FusionError("nothing to fuse: the kernel list is empty")
@@ -74,6 +78,7 @@ def generate(kernels: Sequence[KernelSource], *, wave_size: int, layout: str = D
     macros = _macro_pairs(device_macros)
     parsed = [parse_kernel(kernel, macros) for kernel in kernels]
     program_flags = agreed_program_flags(parsed, flags)
+    literals = check_constants(parsed, constants)
     renamed = rename(parsed)
     rewritten = rewrite(renamed)
     baked = planned if planned is not None else _planned(parsed, launches, layout, wave_size,
@@ -84,9 +89,10 @@ def generate(kernels: Sequence[KernelSource], *, wave_size: int, layout: str = D
     name = kernel_name or default_kernel_name(parsed)
     source = render(rewritten, kernel_name=name, layout_kind=layout,
                     real_work_groups=[p.needs_real_work_groups for p in parsed],
-                    pragmas=_pragmas(parsed), program_flags=list(program_flags), baked=baked)
+                    pragmas=_pragmas(parsed), program_flags=list(program_flags), baked=baked,
+                    constants=literals)
     manifest = manifest_of(parsed, renamed, name, layout, wave_size, program_flags, baked,
-                           macros, flags, dropped_permissions(parsed, program_flags))
+                           macros, flags, dropped_permissions(parsed, program_flags), literals)
     return FusedProgram(source, name, manifest, tuple(parsed))
 
 

@@ -97,7 +97,10 @@ class _Accessor:
 
 def render(program: RewrittenProgram, *, kernel_name: str, layout_kind: str,
            real_work_groups: list[bool], pragmas: list[str], program_flags: list[str],
-           baked: Layout | None = None) -> str:
+           baked: Layout | None = None, constants: tuple[dict[int, str], ...] | None = None
+           ) -> str:
+    """constants: per sub-kernel, {parameter position: literal} for parameters baked in
+    (fusion.compiler.constants): declared in the sub-kernel's branch, not in the signature."""
     generator = Generator()
     sub_kernels = []
     count = len(program.kernels)
@@ -105,9 +108,16 @@ def render(program: RewrittenProgram, *, kernel_name: str, layout_kind: str,
         parsed = kernel.parsed
         layout = layout_argument(index)
         parameters = [] if baked else [f"const {LAYOUT_TYPE} {layout}"]
+        own = constants[index] if constants else {}
+        declared = []
         definition = kernel.renamed.definition
-        for decl in definition.decl.type.args.params if definition.decl.type.args else ():
-            if getattr(decl, "name", None):
+        named = [decl for decl in (definition.decl.type.args.params
+                                   if definition.decl.type.args else ())
+                 if getattr(decl, "name", None)]
+        for position, decl in enumerate(named):
+            if position in own:
+                declared.append(f"{generator.visit(decl)} = {own[position]};  /* baked in */")
+            else:
                 parameters.append(generator.visit(decl))
         real = real_work_groups[index]
         value = NAMES.workitem_value(index)
@@ -123,7 +133,7 @@ def render(program: RewrittenProgram, *, kernel_name: str, layout_kind: str,
             branch=_branch(index, count),
             layout_name=layout,
             baked_layout=_layout_constant(baked.values[index]) if baked else "",
-            prologue=_prologue(layout_kind, real, layout, value),
+            prologue=declared + _prologue(layout_kind, real, layout, value),
             workitem_value=value,
             body=textwrap.indent(generator.visit(kernel.body).rstrip("\n"), " " * 8),
         ))

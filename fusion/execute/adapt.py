@@ -47,7 +47,7 @@ from ..runtime.launcher import Fuser
 from .graphs import LoadedGraph
 from .incontext import REPLAYS
 from .measure import added_us, busy, choose_iterations, head_to_head, warm_up
-from .plan import Plan, compile_plan
+from .plan import Plan, compile_plan, plan_fuser
 from .profile import fused_call, host_enqueue_us, node_facts, single_call, stream_us
 
 
@@ -119,7 +119,7 @@ def measured_plan(context: cl.Context, queue: cl.CommandQueue, graphs: Sequence[
     loading included: the plan of all or none alone took next to nothing on loaded graphs);
     `plan.policy` says which policy's plan it is."""
     started = time.perf_counter()
-    fuser = fuser or Fuser(context)
+    fuser = fuser or plan_fuser(context)
     plan = compile_plan(context, queue, graphs, policy="auto", fuser=fuser, seed=seed,
                         loaded=loaded, latency=latency, max_group=max_group)
     others = {policy: compile_plan(context, queue, graphs, policy=policy, fuser=fuser,
@@ -144,7 +144,7 @@ class AdaptivePlan:
             raise ValueError("threshold must exceed 1; patience, settle and samples be at "
                              "least 1")
         self.context, self.queue = context, queue
-        self.fuser = fuser or Fuser(context)
+        self.fuser = fuser or plan_fuser(context)
         self.model = latency
         self.threshold, self.patience, self.samples = threshold, patience, samples
         self.settle, self.trial_rounds = settle, trial_rounds

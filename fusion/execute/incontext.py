@@ -46,7 +46,7 @@ from ..plan import latency
 from ..runtime import Fuser, device_context
 from .graphs import load
 from .measure import added_us, busy, warm_up
-from .plan import compile_plan
+from .plan import compile_plan, plan_fuser
 from .profile import (ProfileResult, SampleFailed, Settings, host_enqueue_us, journal_lines,
                       journal_path, judge, model_graph, node_facts, samples_of, single_call,
                       write_atomic)
@@ -171,7 +171,7 @@ def _measure_alone(device_name: str, settings: Settings, plan_index: int, replay
     alone without fault: scripts/diagnose_plan.py)."""
     with device_context(device_name) as context:
         queue = cl.CommandQueue(context)
-        return measure_plan(context, queue, Fuser(context), settings, plan_index, replays,
+        return measure_plan(context, queue, plan_fuser(context), settings, plan_index, replays,
                             warm_seconds)
 
 

@@ -14,6 +14,12 @@ kernel once (Fuser.fuse(...).bind(...): the runtime's planner may still run a me
 own). What is left is a flat list of (kernel, global size, local size) with every argument set:
 `replay` is a bare loop of enqueues, with no per-argument Python work; only the inputs change.
 
+A plan's fused kernels are specialized to their launches (`plan_fuser`): the layout values and
+every integer argument (the shapes MNN-style kernels take as arguments) are baked into the source,
+so a fused launch passes only its memory objects and floats; each argument costs the driver time
+at every enqueue, and a fused plan's replay is as much host work as device work on a GPU
+(docs/PERFORMANCE.md). The kernels run alone are the models' own, as in the sequential plan.
+
 Policies: "none" (every node alone: the models' own launches, the sequential baseline), "all"
 (every ready set fused: one group per step, models in lock step), "auto" (fusion.execute.auto:
 the groups and model shifts a device's latency model predicts to be fastest; each launch keeps
@@ -120,6 +126,12 @@ class Plan:
         return "\n".join(lines)
 
 
+def plan_fuser(context: cl.Context, *, specialize: bool = True) -> Fuser:
+    """The Fuser a plan builds its fused kernels with: specialized to their launches (layout
+    and integer arguments baked in: one binary per launch) unless `specialize` is False."""
+    return Fuser(context, bake_layout=specialize, bake_arguments=specialize)
+
+
 def _groups(policy: str | Policy, ready: Sequence[NodeRef]) -> list[list[NodeRef]]:
     if callable(policy):
         return [list(group) for group in policy(ready)]
@@ -135,18 +147,19 @@ def compile_plan(context: cl.Context, queue: cl.CommandQueue, graphs: Sequence[G
                  policy: str | Policy = "all", fuser: Fuser | None = None, seed: int = 0,
                  loaded: Sequence[LoadedGraph] | None = None,
                  latency: LatencyModel | None = None, max_group: int = 6,
-                 reuse: bool = True) -> Plan:
+                 reuse: bool = True, specialize: bool = True) -> Plan:
     """Load the graphs (model k's weights from seed + k; or give them `loaded`), group every
     ready set by the policy, build and bind every fused kernel: a Plan to replay. The auto
     policy predicts with `latency` (default: the device's profile, fusion.execute.profile;
     FusionError when it has none). `reuse`: the graphs it loads share memory between node
     outputs where that is safe in every dependency order (graphs.load), so only the models'
-    outputs can be read after a replay."""
+    outputs can be read after a replay. `specialize`: without a `fuser`, the fused kernels are
+    built specialized to their launches (plan_fuser); a given fuser keeps its own settings."""
     started = time.perf_counter()
     if loaded is None:
         loaded = [load(context, queue, graph, np.random.default_rng(seed + k), reuse=reuse)
                   for k, graph in enumerate(graphs)]
-    fuser = fuser or Fuser(context)
+    fuser = fuser or plan_fuser(context, specialize=specialize)
     shifts, predict = None, None
     if policy == "auto":
         latency = latency or require_model(context.devices[0])

@@ -21,12 +21,12 @@ import pyopencl as cl
 
 from ..errors import FusionError
 from ..plan.latency import LatencyModel, within
-from ..runtime import Fuser, FusionWarning, platform_context
+from ..runtime import FusionWarning, platform_context
 from .adapt import AdaptivePlan, measured_plan
 from .affinity import allowed_cpus, fastest_cpu, pinned
 from .measure import (alternating, busy, choose_iterations, profiled_replay, ratios, summary,
                       warm_up)
-from .plan import Plan, compile_plan, outputs_identical
+from .plan import Plan, compile_plan, outputs_identical, plan_fuser
 from .profile import cached_model, model_graph, profile_device
 
 
@@ -56,7 +56,8 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
                  policy: str = "all", rounds: int = 20, seed: int = 0,
                  sample_seconds: float = 0.05, latency: LatencyModel | None = None,
                  warm_seconds: float = 2.0, adapt: int = 0, check: bool = True,
-                 pin_cpu: int | str | None = "auto", progress=None) -> dict:
+                 pin_cpu: int | str | None = "auto", specialize: bool = True,
+                 progress=None) -> dict:
     """Run the models together planned by `policy` and sequentially (see the module
     docstring). Under "auto" without `latency`, the device's stored model is used, and a
     device without one is profiled first (fusion.execute.profile, default settings).
@@ -68,7 +69,9 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
     where that is not the model's, its launches carry no prediction. `pin_cpu`: the host
     CPU the work runs on (fusion.execute.affinity; the JSON's `host_cpu_pinned`): "auto",
     the fastest of this process's CPUs on a GPU and none on a CPU device (whose runtime's
-    worker threads need every core); a CPU number; or None."""
+    worker threads need every core); a CPU number; or None. `specialize`: the plans' fused
+    kernels are built with their layout and integer arguments baked in (fusion.execute.plan.
+    plan_fuser; the JSON's `specialized`)."""
     if adapt and policy != "auto":
         raise FusionError("adapting a plan (--adapt) needs the auto policy")
     context = platform_context(device_name)  # FusionError naming what was found, if none
@@ -79,7 +82,7 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
                            policy=policy, rounds=rounds, seed=seed,
                            sample_seconds=sample_seconds, latency=latency,
                            warm_seconds=warm_seconds, adapt=adapt, check=check,
-                           progress=progress)
+                           specialize=specialize, progress=progress)
     result["host_cpu_pinned"] = cpu
     return result
 
@@ -87,7 +90,7 @@ def run_scenario(models: list[str], *, device_name: str = "intel-cpu", resolutio
 def _scenario(context: cl.Context, models: list[str], *, device_name: str,
               resolution: int | None, policy: str, rounds: int, seed: int,
               sample_seconds: float, latency: LatencyModel | None, warm_seconds: float,
-              adapt: int, check: bool, progress) -> dict:
+              adapt: int, check: bool, specialize: bool, progress) -> dict:
     device = context.devices[0]
     if policy == "auto" and latency is None:
         latency = cached_model(device)
@@ -100,7 +103,7 @@ def _scenario(context: cl.Context, models: list[str], *, device_name: str,
     graphs = [model_graph(name, resolution) for name in models]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FusionWarning)
-        fuser = Fuser(context)
+        fuser = plan_fuser(context, specialize=specialize)
         sequential = compile_plan(context, queue, graphs, policy="none", fuser=fuser, seed=seed)
         checked = None
         if policy == "auto" and check and not adapt:   # as the API's measured_plan runs it
@@ -142,7 +145,8 @@ def _scenario(context: cl.Context, models: list[str], *, device_name: str,
         models=[dict(name=g.name, resolution=g.input_shape[-1], nodes=len(g.nodes),
                      alone_device_ms=alone_ms[k], planned_latency_ms=plan_latency[k],
                      outputs_bit_identical=identical[k]) for k, g in enumerate(graphs)],
-        policy=policy, rounds=rounds, iterations_per_sample=iterations, seed=seed,
+        policy=policy, specialized=specialize, rounds=rounds,
+        iterations_per_sample=iterations, seed=seed,
         outputs_bit_identical=all(identical) and (adaptive is None
                                                   or adaptive["outputs_bit_identical"]),
         sequential_ms=summary(samples["sequential"])["median"] * 1e3,

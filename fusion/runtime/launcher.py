@@ -19,6 +19,7 @@ import numpy as np
 import pyopencl as cl
 
 from .. import dialect
+from ..compiler.constants import bakeable
 from ..compiler.parse import ParsedKernel, parse_kernel
 from ..compiler.pipeline import FusedProgram, generate, program_flag_conflicts
 from ..compiler.source import DeviceMacroError, DeviceMacros, KernelSource, split_options
@@ -85,7 +86,7 @@ class Fuser:
 
     def __init__(self, context: cl.Context, *, device: cl.Device | None = None,
                  wave_size: int | None = None, layout: str = DEFAULT_LAYOUT,
-                 bake_layout: bool = False, strict: bool = False,
+                 bake_layout: bool = False, bake_arguments: bool = False, strict: bool = False,
                  cache: ProgramCache | None = None, flags: str = "exact"):
         if flags not in dialect.FLAG_POLICIES:
             raise FusionError(f"unknown flags policy '{flags}' (choose from "
@@ -95,6 +96,7 @@ class Fuser:
         self.device = device or context.devices[0]
         self.layout = layout
         self.bake_layout = bake_layout
+        self.bake_arguments = bake_arguments
         self.strict = strict
         self.cache = cache or PROGRAMS
         self.quirks = DeviceQuirks.of(self.device)
@@ -174,18 +176,21 @@ class Fuser:
                            {i: "" for i in range(len(kernels))}, fused=False)
 
     def _fused_kernel(self, kernels: tuple[KernelSource, ...], indices: tuple[int, ...],
-                      baked: Layout | None, macros: DeviceMacros | None = None) -> _Fused:
-        """The fused kernel of a subset, generated and built once (per layout when baked)."""
+                      baked: Layout | None, macros: DeviceMacros | None = None,
+                      constants: tuple[tuple, ...] | None = None) -> _Fused:
+        """The fused kernel of a subset, generated and built once (per layout when baked, per
+        argument values baked in: `constants`, per member ((position, value), ...))."""
         subset = tuple(kernels[i] for i in indices)
 
         def build() -> _Fused:
             program = generate(subset, wave_size=self.wave_size, layout=self.layout,
-                               planned=baked, device_macros=macros, flags=self.flags)
+                               planned=baked, device_macros=macros, flags=self.flags,
+                               constants=[dict(c) for c in constants] if constants else None)
             check_device_limits(program, self.device)
             built = build_generated(self.context, self.device, program.source,
                                     program.build_options, program.kernel_name, self.cache)
             return _Fused(indices, program, cl.Kernel(built, program.kernel_name))
-        return self._fused.get((subset, self.layout, baked, macros), build)
+        return self._fused.get((subset, self.layout, baked, macros, constants), build)
 
     def _single(self, kernel: KernelSource, index: int, parsed: ParsedKernel | None) -> _Single:
         with self._lock:
@@ -212,7 +217,8 @@ class FusedKernel:
         self.parsed = parsed
         self._excluded = excluded
         self._warned: set[str] = set()
-        self._prepared: dict[tuple, _Prepared] = {}
+        self._shapes: dict[tuple, list[LaunchShape]] = {}    # checked, per launch sizes
+        self._prepared: dict[tuple, _Prepared] = {}          # per sizes and baked-in values
         self._last_call: tuple[tuple, BoundLaunch] | None = None
 
     @property
@@ -243,17 +249,18 @@ class FusedKernel:
         """Check and bind every argument of every sub-kernel (nothing is enqueued); the result
         launches the group with `.enqueue(queue)`, as often as wanted, without re-binding."""
         launches = self._launches(launches)
-        key = tuple((launch.global_size, launch.local_size) for launch in launches)
+        sizes = tuple((launch.global_size, launch.local_size) for launch in launches)
+        shapes = self._shapes.get(sizes)
+        if shapes is None:
+            shapes = self._shapes.setdefault(sizes, [_check_shape(self.kernels[i], i, launch)
+                                                     for i, launch in enumerate(launches)])
+        for index, launch in enumerate(launches):
+            self._check_arity(index, launch)
+        constants = self._constants(launches) if self.fuser.bake_arguments else None
+        key = (sizes, constants)
         prepared = self._prepared.get(key)
         if prepared is None:
-            shapes = [_check_shape(self.kernels[i], i, launch)
-                      for i, launch in enumerate(launches)]
-            for index, launch in enumerate(launches):
-                self._check_arity(index, launch)
-            prepared = self._prepared.setdefault(key, self._prepare(shapes))
-        else:
-            for index, launch in enumerate(launches):
-                self._check_arity(index, launch)
+            prepared = self._prepared.setdefault(key, self._prepare(shapes, constants))
         steps = []
         if prepared.fused is not None:
             steps.append(self._fused_step(prepared.fused, launches, _shared))
@@ -275,9 +282,25 @@ class FusedKernel:
                          layout_kind=self.fuser.layout, device=self.fuser.facts,
                          excluded=self._excluded, strict=self.fuser.strict)
 
-    def _prepare(self, shapes: list[LaunchShape]) -> "_Prepared":
-        """What a launch of these sizes needs, computed once per sizes: the planner's partition,
-        and the fused kernel built for it."""
+    def _constants(self, launches: list[Launch]) -> tuple[tuple, ...]:
+        """Per kernel, ((position, value), ...) of its integer arguments (the Fuser bakes them
+        into the fused kernel: fusion.compiler.constants); () for a kernel not parsed."""
+        constants = []
+        for index, launch in enumerate(launches):
+            parsed = self.parsed[index]
+            if parsed is None:
+                constants.append(())
+                continue
+            converted = self._converted(index, launch)
+            constants.append(tuple((position, _integers(converted[position], parameter))
+                                   for position, parameter in enumerate(parsed.parameters)
+                                   if bakeable(parameter)))
+        return tuple(constants)
+
+    def _prepare(self, shapes: list[LaunchShape], constants: tuple | None = None
+                 ) -> "_Prepared":
+        """What a launch of these sizes (and baked-in values) needs, computed once: the
+        planner's partition, and the fused kernel built for it."""
         plan = self._partition(shapes)
         if self.fused:
             for index, reason in plan.alone:
@@ -286,16 +309,19 @@ class FusedKernel:
         alone = [index for index, _ in plan.alone]
         fused = None
         if plan.fused:
-            fused = self._prepare_fused(plan)
+            fused = self._prepare_fused(plan, constants)
             if fused is None:
                 alone = sorted(alone + list(plan.fused))
         return _Prepared(fused, tuple(alone))
 
-    def _prepare_fused(self, plan: Partition) -> "_PreparedFused | None":
+    def _prepare_fused(self, plan: Partition, constants: tuple | None
+                       ) -> "_PreparedFused | None":
         baked = plan.layout if self.fuser.bake_layout else None
+        members = tuple(constants[i] for i in plan.fused) if constants else None
         device = self.fuser.device
         try:
-            fused = self.fuser._fused_kernel(self.kernels, plan.fused, baked, self.device_macros)
+            fused = self.fuser._fused_kernel(self.kernels, plan.fused, baked, self.device_macros,
+                                             members)
             static = fused.kernel.get_work_group_info(cl.kernel_work_group_info.LOCAL_MEM_SIZE,
                                                       device)
             check_local_memory(fused.program.kernel_name, device, static)
@@ -309,14 +335,20 @@ class FusedKernel:
                        f"not fused: {reason}")
             return None
         layout_args = None if baked else [layout_value(v) for v in plan.layout.values]
-        return _PreparedFused(plan.fused, fused, plan.layout, layout_args, static)
+        dropped = (tuple(frozenset(position for position, _ in own) for own in members)
+                   if members else None)
+        return _PreparedFused(plan.fused, fused, plan.layout, layout_args, static, dropped)
 
     def _fused_step(self, prepared: "_PreparedFused", launches, shared: bool) -> "_Step":
         args = []
         for position, i in enumerate(prepared.indices):
             if prepared.layout_args is not None:
                 args.append(prepared.layout_args[position])
-            args.extend(self._converted(i, launches[i]))
+            converted = self._converted(i, launches[i])
+            if prepared.baked is not None:
+                converted = [value for argument, value in enumerate(converted)
+                             if argument not in prepared.baked[position]]
+            args.extend(converted)
         dynamic = [a for a in args if isinstance(a, cl.LocalMemory)]
         if dynamic:
             check_local_memory(prepared.entry.program.kernel_name, self.fuser.device,
@@ -356,6 +388,15 @@ class FusedKernel:
                      tuple(self._converted(index, launch)), (index,))
 
 
+def _integers(value, parameter):
+    """A converted integer argument as Python ints: an int, or a tuple for a vector (its
+    lanes only: a 3-vector's storage has a fourth)."""
+    if isinstance(value, (np.ndarray, np.void)):
+        lanes = np.asarray(value).reshape(()).item()
+        return tuple(int(lane) for lane in lanes[:dialect.c_type(parameter.base_type).width])
+    return int(value)
+
+
 def _check_shape(kernel: KernelSource, index: int, launch: Launch) -> LaunchShape:
     try:
         return LaunchShape.of(launch.global_size, launch.local_size)
@@ -370,6 +411,7 @@ class _PreparedFused:
     layout: Layout
     layout_args: list | None          # None when the layout is baked into the source
     static_local: int                 # bytes of __local memory the built kernel declares
+    baked: tuple[frozenset[int], ...] | None = None   # per member: argument positions baked in
 
 
 @dataclasses.dataclass(frozen=True)
