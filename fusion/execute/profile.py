@@ -50,7 +50,8 @@ from ..runtime import Fuser, device_context
 from .graphs import LoadedGraph, load
 from .measure import busy, warm_up
 
-SCHEMA = 3          # of samples-*.jsonl and model.pkl; part of the cache key
+SCHEMA = 4          # of samples-*.jsonl and model.pkl; part of the cache key (4: fused kernels
+                    # measured as plans build them, layout and integer arguments baked in)
 INSTANCES = 4       # loaded copies of each model by default (benchmarks that draw groups)
 
 
@@ -399,7 +400,8 @@ def _measure_and_fit(context: cl.Context, settings: Settings, *, progress: Calla
     queue = cl.CommandQueue(context)
     graphs = load_instances(context, queue, settings, copies=settings.max_group)
     entries = training_set(graphs, settings)
-    fuser = Fuser(context)
+    # fused as plans build them (fusion.execute.plan.plan_fuser, which imports this module)
+    fuser = Fuser(context, bake_layout=True, bake_arguments=True)
     smallest = min(((g, i) for g, loaded in enumerate(graphs) for i in range(len(loaded.nodes))),
                    key=lambda ref: np.prod(graphs[ref[0]].nodes[ref[1]].global_size))
     host_us = host_enqueue_us(queue, single_call(graphs, smallest))
