@@ -61,6 +61,25 @@ def test_every_model_matches_itself_run_alone(cpu, queue, graphs, alone, policy)
         assert len(plan.launches) < sum(len(g.nodes) for g in graphs)
 
 
+def test_a_specialized_plan_passes_fewer_arguments_and_computes_the_same(cpu, queue, graphs,
+                                                                         alone):
+    specialized = compile_plan(cpu, queue, graphs, policy="all", seed=7)
+    plain = compile_plan(cpu, queue, graphs, policy="all", seed=7, specialize=False)
+    xs = inputs(graphs, 3)
+    for plan in (specialized, plain):
+        for k, x in enumerate(xs):
+            plan.upload(queue, k, x)
+        plan.replay(queue)
+    queue.finish()
+    for k, want in enumerate(alone(xs)):
+        assert specialized.output(queue, k).tobytes() == want.tobytes()
+        assert plain.output(queue, k).tobytes() == want.tobytes()
+    assert [l.nodes for l in specialized.launches] == [l.nodes for l in plain.launches]
+    fused = [(a.kernel.num_args, b.kernel.num_args)
+             for a, b in zip(specialized.launches, plain.launches) if a.fused]
+    assert fused and all(baked < passed for baked, passed in fused)
+
+
 def test_the_schedule_lists_every_node_once(cpu, queue, graphs):
     plan = compile_plan(cpu, queue, graphs, policy="all", seed=7)
     seen = [(n["model"], n["node"]) for row in plan.schedule() for n in row["nodes"]]

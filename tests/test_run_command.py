@@ -20,6 +20,7 @@ def test_run_two_models_writes_its_json_and_timeline(tmp_path):
         assert key in result, key
     assert result["outputs_bit_identical"] is True
     assert result["host_cpu_pinned"] is None        # a CPU device's runtime needs every core
+    assert result["specialized"] is True            # integer arguments baked in by default
     assert result["host_cpus"] == sorted(os.sched_getaffinity(0))
     assert [m["name"] for m in result["models"]] == ["mobilenet_v2", "squeezenet_v1"]
     assert len(result["samples"]["planned"]) == 3

@@ -203,7 +203,8 @@ def table(result: dict) -> str:
     pinned_to = result.get("host_cpu_pinned")
     lines = [f"device: {result['device']}; policy {result['policy']}; {result['rounds']} "
              f"alternating rounds of {result['iterations_per_sample']} inferences"
-             + (f"; host CPU {pinned_to}" if pinned_to is not None else ""),
+             + (f"; host CPU {pinned_to}" if pinned_to is not None else "")
+             + ("" if result.get("specialized", True) else "; fused kernels not specialized"),
              "", f"{'model':16} {'nodes':>5} {'alone ms':>9} {'latency in plan ms':>19} "
              f"{'bit-identical':>13}"]
     for m in result["models"]:
