@@ -26,7 +26,7 @@ from .abi import RESERVED_PREFIX
 from .dialect import FLAG_POLICIES
 from .compiler import KernelSource, generate
 from .compiler.parse import parse_kernel
-from .errors import FusionError
+from .errors import FusionError, SourceError
 from .plan import DEFAULT_LAYOUT, LAYOUTS
 from .verify.check import positive_int, quiet_build_logs
 
@@ -53,6 +53,39 @@ def device_macro(text: str) -> tuple[str, str]:
     if not re.fullmatch(r"[A-Za-z_]\w*", name):
         raise argparse.ArgumentTypeError(f"'{text}': expected NAME[=VALUE] (NAME an identifier)")
     return name, value or "1"
+
+
+def baked_argument(text: str) -> tuple[int, str, int | tuple[int, ...]]:
+    """INDEX:NAME=VALUE (VALUE an integer, or integers separated by commas for a vector)."""
+    match = re.fullmatch(r"(\d+):([A-Za-z_]\w*)=(-?\d+(?:,-?\d+)*)", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"'{text}': expected INDEX:NAME=VALUE (the kernel's "
+                                         "position among -k, from 0; its parameter; an integer "
+                                         "or integers separated by commas)")
+    index, name, value = match.groups()
+    lanes = tuple(int(lane) for lane in value.split(","))
+    return int(index), name, lanes[0] if len(lanes) == 1 else lanes
+
+
+def _constants(kernels, baked, macros) -> list[dict] | None:
+    """--bake's values as generate's constants (per kernel, parameter position -> value)."""
+    if not baked:
+        return None
+    constants: list[dict] = [{} for _ in kernels]
+    pairs = tuple(sorted(macros)) if macros is not None else None
+    for index, name, value in baked:
+        if index >= len(kernels):
+            raise OutputError(f"--bake {index}:{name}: there are {len(kernels)} kernels "
+                              f"(positions 0-{len(kernels) - 1})")
+        parsed = parse_kernel(kernels[index], pairs)
+        positions = [p for p, parameter in enumerate(parsed.parameters) if parameter.name == name]
+        if not positions:
+            raise SourceError(f"--bake {index}:{name}: kernel '{parsed.name}' has no parameter "
+                              f"'{name}'", parsed.location, source_text=kernels[index].source)
+        if positions[0] in constants[index]:
+            raise OutputError(f"--bake {index}:{name} is given twice")
+        constants[index][positions[0]] = value
+    return constants
 
 
 def _add_generation_options(parser: argparse.ArgumentParser) -> None:
@@ -113,7 +146,8 @@ def write_outputs(files: list[tuple[str, str]], inputs) -> None:
 def command_generate(args) -> int:
     program = generate(args.kernels, wave_size=args.wave_size, layout=args.layout,
                        kernel_name=args.name, device_macros=args.device_macros,
-                       flags=args.flags)
+                       flags=args.flags,
+                       constants=_constants(args.kernels, args.baked, args.device_macros))
     to_stdout = args.output in (None, "-")
     manifest = args.manifest or (None if to_stdout else os.path.splitext(args.output)[0] + ".json")
     files = [] if to_stdout else [(args.output, program.source)]
@@ -285,6 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("-o", "--output", help="the fused .cl (default: standard output)")
     gen.add_argument("--manifest", help="the manifest (default: next to --output, .json)")
     gen.add_argument("--name", type=kernel_name, help="the fused kernel's name")
+    gen.add_argument("--bake", dest="baked", action="append", type=baked_argument,
+                     metavar="INDEX:NAME=VALUE",
+                     help="bake an integer argument into the source (repeat): kernel INDEX's "
+                          "(its position among -k, from 0) parameter NAME takes VALUE (an "
+                          "integer, or integers separated by commas for a vector); it leaves "
+                          "the fused kernel's arguments (the manifest's baked_arguments)")
     gen.set_defaults(run=command_generate)
 
     prep = commands.add_parser("prepare", help="fuse every 2- and 3-combination of kernels")

@@ -17,6 +17,8 @@ from fusion.cli import main
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KERNELS = os.path.join(ROOT, "fusion", "ops", "kernels")
 GOOD = "__kernel void k(__global float *o)\n{\n    o[get_global_id(0)] = 1.0f;\n}\n"
+SHAPED = ("__kernel void s(__global float *o, const int n, const int2 size, const float f)\n{\n"
+          "    if (get_global_id(0) < n) o[get_global_id(0)] = f * size.x;\n}\n")
 SCALE_LAUNCH = "64 buffer:float:64:output"
 
 
@@ -104,6 +106,26 @@ CATALOGUE = {
     "unknown layout": ({"k.cl": GOOD}, ["generate", "-k", "{dir}/k.cl:k", "--layout", "diagonal"],
                        2, ["invalid choice: 'diagonal'"]),
     "unknown command": ({}, ["fuse-everything"], 2, ["invalid choice: 'fuse-everything'"]),
+    "bake without a value": ({"s.cl": SHAPED}, ["generate", "-k", "{dir}/s.cl:s", "--bake", "0:n"],
+                             2, ["'0:n': expected INDEX:NAME=VALUE"]),
+    "bake a fraction": ({"s.cl": SHAPED}, ["generate", "-k", "{dir}/s.cl:s", "--bake", "0:n=1.5"],
+                        2, ["'0:n=1.5': expected INDEX:NAME=VALUE"]),
+    "bake a kernel not given": ({"s.cl": SHAPED},
+                                ["generate", "-k", "{dir}/s.cl:s", "--bake", "1:n=4"], 2,
+                                ["--bake 1:n: there are 1 kernels (positions 0-0)"]),
+    "bake a parameter not there": ({"s.cl": SHAPED},
+                                   ["generate", "-k", "{dir}/s.cl:s", "--bake", "0:m=4"], 2,
+                                   ["@1:15", "kernel 's' has no parameter 'm'"]),
+    "bake a float": ({"s.cl": SHAPED}, ["generate", "-k", "{dir}/s.cl:s", "--bake", "0:f=4"], 2,
+                     ["@1:78", "parameter 'f' (const float) cannot be baked in"]),
+    "bake too large a value": ({"s.cl": SHAPED},
+                               ["generate", "-k", "{dir}/s.cl:s", "--bake", "0:n=4294967296"], 2,
+                               ["@1:46", "4294967296 does not fit parameter 'n' (const int)"]),
+    "bake a vector's lanes short": ({"s.cl": SHAPED},
+                                    ["generate", "-k", "{dir}/s.cl:s", "--bake", "0:size=3"], 2,
+                                    ["@1:60", "parameter 'size' (const int2) takes 2 values"]),
+    "bake twice": ({"s.cl": SHAPED}, ["generate", "-k", "{dir}/s.cl:s", "--bake", "0:n=4",
+                                      "--bake", "0:n=5"], 2, ["--bake 0:n is given twice"]),
     # --- outputs -----------------------------------------------------------------------------
     "output named like its manifest": ({"k.cl": GOOD},
                                        ["generate", "-k", "{dir}/k.cl:k", "-o", "{dir}/out.json"],

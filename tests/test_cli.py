@@ -29,6 +29,23 @@ def test_generate_writes_the_kernel_and_its_manifest(tmp_path):
     assert f"__kernel void {manifest['kernel_name']}(" in out.read_text()
 
 
+def test_generate_bakes_integer_arguments_in(tmp_path):
+    out = tmp_path / "fused.cl"
+    result = run("generate", "-k", f"{KERNELS}/eltwise_add.cl:eltwise_add",
+                 "-k", f"{KERNELS}/eltwise_add.cl:eltwise_add", "--bake", "1:global_size_dim0=56",
+                 "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "fused.json").read_text())
+    first, second = manifest["sub_kernels"]
+    assert first["baked_arguments"] == []
+    assert [(b["name"], b["value"]) for b in second["baked_arguments"]] == [("global_size_dim0", "56")]
+    passed = [a["original_name"] for a in manifest["arguments"] if a.get("sub_kernel") == 1
+              and a["kind"] != "layout"]
+    assert "global_size_dim0" not in passed and len(passed) == len(
+        [a for a in manifest["arguments"] if a.get("sub_kernel") == 0 and a["kind"] != "layout"]) - 1
+    assert " = 56;  /* baked in */" in out.read_text()
+
+
 def test_generate_to_standard_output():
     result = run("generate", "-k", f"{KERNELS}/eltwise_add.cl:eltwise_add")
     assert result.returncode == 0
