@@ -54,9 +54,9 @@ def trace(models: list[str], *, device_name: str, policy: str, rounds: int,
     import pyopencl as cl
 
     from fusion.execute.measure import busy, choose_iterations, warm_up
-    from fusion.execute.plan import compile_plan
+    from fusion.execute.plan import compile_plan, plan_fuser
     from fusion.execute.profile import cached_model, model_graph
-    from fusion.runtime import Fuser, platform_context
+    from fusion.runtime import platform_context
     context = platform_context(device_name)
     device = context.devices[0]
     latency = cached_model(device) if policy == "auto" else None
@@ -65,7 +65,7 @@ def trace(models: list[str], *, device_name: str, policy: str, rounds: int,
                          "first")
     queue = cl.CommandQueue(context, properties=cl.command_queue_properties.PROFILING_ENABLE)
     graphs = [model_graph(name, resolution) for name in models]
-    fuser = Fuser(context)
+    fuser = plan_fuser(context)
     plans = {"sequential": compile_plan(context, queue, graphs, policy="none", fuser=fuser),
              "planned": compile_plan(context, queue, graphs, policy=policy, fuser=fuser,
                                      latency=latency)}

@@ -32,12 +32,13 @@ def measure(device: str, resolution: int | None) -> dict:
     import pyopencl as cl
 
     from fusion.execute import profile as prof
-    from fusion.runtime import Fuser, platform_context
+    from fusion.execute.plan import plan_fuser
+    from fusion.runtime import platform_context
     context = platform_context(device)
     queue = cl.CommandQueue(context)
     graphs = prof.load_instances(context, queue, prof.Settings(resolution=resolution))
     facts = prof.node_facts(graphs)
-    fuser = Fuser(context)
+    fuser = plan_fuser(context)   # fused as plans build them
     smallest = min(facts, key=lambda ref: facts[ref].work_items)
     twin = next(ref for ref in facts
                 if facts[ref].key == facts[smallest].key and ref[0] != smallest[0])

@@ -32,11 +32,12 @@ import pyopencl as cl
 from fusion.execute.auto import GroupOracle
 from fusion.execute.measure import (alternating, busy, choose_iterations, ratios, summary,
                                     warm_up)
+from fusion.execute.plan import plan_fuser
 from fusion.execute.profile import (INSTANCES, Settings, fused_call, load_instances,
                                     require_model, single_call, stream, stream_us)
 from fusion.graph.schedule import levels
 from fusion.plan.policy import _members, best_partition, partition_cost, with_margin
-from fusion.runtime import Fuser, platform_context
+from fusion.runtime import platform_context
 
 
 def ready_set(graphs, rng, size: int) -> list[tuple[int, int]]:
@@ -58,7 +59,7 @@ def run(device: str, sets: int, seed: int, rounds: int, resolution: int | None =
     queue = cl.CommandQueue(context)
     model = require_model(context.devices[0])
     graphs = load_instances(context, queue, Settings(resolution=resolution))
-    fuser = Fuser(context)
+    fuser = plan_fuser(context)   # groups measured as plans build them
     oracle = GroupOracle(graphs, fuser, model)
     rng = np.random.default_rng(seed)
     results = []

@@ -26,9 +26,9 @@ def compare(models: list[str], *, device_name: str, switch_us: float, rounds: in
 
     from fusion.execute.measure import (alternating, busy, choose_iterations, ratios, summary,
                                         warm_up)
-    from fusion.execute.plan import compile_plan, outputs_identical
+    from fusion.execute.plan import compile_plan, outputs_identical, plan_fuser
     from fusion.execute.profile import cached_model, model_graph
-    from fusion.runtime import Fuser, platform_context
+    from fusion.runtime import platform_context
     context = platform_context(device_name)
     device = context.devices[0]
     stored = cached_model(device)
@@ -39,7 +39,7 @@ def compare(models: list[str], *, device_name: str, switch_us: float, rounds: in
     other.switch_us = switch_us
     queue = cl.CommandQueue(context)
     graphs = [model_graph(name, resolution) for name in models]
-    fuser = Fuser(context)
+    fuser = plan_fuser(context)
     plans = {"sequential": compile_plan(context, queue, graphs, policy="none", fuser=fuser),
              "stored": compile_plan(context, queue, graphs, policy="auto", fuser=fuser,
                                     latency=stored),

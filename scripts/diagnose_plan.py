@@ -26,9 +26,9 @@ import pyopencl as cl
 
 from fusion.execute.incontext import training_plan
 from fusion.execute.measure import added_us, busy
-from fusion.execute.plan import compile_plan
+from fusion.execute.plan import compile_plan, plan_fuser
 from fusion.execute.profile import Settings, model_graph
-from fusion.runtime import Fuser, platform_context
+from fusion.runtime import platform_context
 
 INFO = cl.kernel_work_group_info
 LIMITS = ("max_work_group_size", "max_parameter_size", "max_constant_args",
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     def build():
         graphs = [model_graph(name, settings.resolution) for name in models]
         holder["plan"] = compile_plan(context, queue, graphs, policy=policy,
-                                      fuser=Fuser(context), seed=settings.seed + 100 * args.plan)
+                                      fuser=plan_fuser(context), seed=settings.seed + 100 * args.plan)
         plan = holder["plan"]
         report["launches"] = [dict(row, kernel_facts=kernel_facts(launch.kernel, device))
                               for row, launch in zip(plan.schedule(), plan.launches)]

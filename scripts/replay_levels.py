@@ -25,9 +25,9 @@ import statistics
 import time
 
 from fusion.execute.measure import alternating, busy, choose_iterations, summary, warm_up
-from fusion.execute.plan import compile_plan
+from fusion.execute.plan import compile_plan, plan_fuser
 from fusion.execute.profile import model_graph
-from fusion.runtime import Fuser, platform_context
+from fusion.runtime import platform_context
 
 import pyopencl as cl
 
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     context = platform_context(args.device)
     queue = cl.CommandQueue(context)
     graphs = [model_graph(name, args.resolution) for name in args.models.split(",")]
-    fuser = Fuser(context)
+    fuser = plan_fuser(context)
     plans = {"sequential": compile_plan(context, queue, graphs, policy="none", fuser=fuser)}
     for k in range(args.copies):
         plans[f"{args.policy} copy {k}"] = compile_plan(context, queue, graphs,
