@@ -110,6 +110,24 @@ class OutputError(FusionError):
     """Outputs that would overwrite each other or an input."""
 
 
+def check_writable(paths: list[str]) -> None:
+    """Refuse, before any work, outputs that could not be written (their folder cannot take a
+    file, or the path is a folder): a temporary file is made beside each and removed, so no
+    output exists until the work is done (write_outputs)."""
+    for path in paths:
+        try:
+            if os.path.isdir(path):
+                raise IsADirectoryError(21, "Is a directory", path)
+            directory = os.path.dirname(os.path.abspath(path))
+            os.makedirs(directory, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(prefix=".fusion-", suffix=".tmp", dir=directory)
+            os.close(handle)
+            os.remove(temporary)
+        except OSError as error:
+            raise OutputError(f"cannot write {error.filename or path}: "
+                              f"{error.strerror or error}") from None
+
+
 def write_outputs(files: list[tuple[str, str]], inputs) -> None:
     """Write every file or none: refuse outputs that collide with each other or with an input
     before anything is written; write each to a temporary file beside it, then rename them all
@@ -229,7 +247,7 @@ def command_run(args) -> int:
     if unknown:
         raise OutputError(f"unknown model(s) {', '.join(unknown)} (known: {', '.join(MODELS)})")
     if args.json:
-        write_outputs([(args.json, "")], [])  # refuse an unwritable path before the work
+        check_writable([args.json])
     pin_cpu = _pin_choice(args.pin_cpu)
     result = run_scenario(args.models, device_name=args.device, resolution=args.resolution,
                           policy=args.policy, rounds=args.rounds, adapt=args.adapt,
@@ -279,7 +297,7 @@ def command_coexec(args) -> int:
     from .execute.coreport import coexec, draw, table
     outputs = [path for path in (args.json, args.plot) if path]
     if outputs:
-        write_outputs([(path, "") for path in outputs], [])  # refuse unwritable paths first
+        check_writable(outputs)
     say = None if args.quiet else (lambda text: print(f"profiling the pair: {text}",
                                                       file=sys.stderr, flush=True))
     result = coexec(args.op, args.devices, resolution=args.resolution,

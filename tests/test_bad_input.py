@@ -138,6 +138,12 @@ CATALOGUE = {
     "output under a file": ({"k.cl": GOOD, "plain": "a file"},
                             ["generate", "-k", "{dir}/k.cl:k", "-o", "{dir}/plain/fused.cl"], 2,
                             ["cannot write"]),
+    "run: an error after the output was checked leaves no file": (
+        {}, ["run", "squeezenet_v1", "--policy", "all", "--adapt", "3", "--json",
+             "{dir}/out.json"], 2, ["needs the auto policy"]),
+    "run: JSON under a file": ({"plain": "a file"},
+                               ["run", "squeezenet_v1", "--json", "{dir}/plain/out.json"], 2,
+                               ["cannot write"]),
     # --- prepare -----------------------------------------------------------------------------
     "prepare: unknown kernel": ({"k.cl": GOOD}, ["prepare", "-k", "{dir}/k.cl:k", "-k",
                                                  "{dir}/k.cl:nope", "-o", "{dir}/out"], 2,
