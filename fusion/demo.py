@@ -97,7 +97,7 @@ def run_demo(*, rounds: int = 30, device_name: str = DEFAULT_PLATFORM) -> int:
     device = platform.get_devices()[0]
     context = cl.Context([device])
     queue = cl.CommandQueue(context)
-    fuser = Fuser(context)
+    fuser = Fuser(context, bake_layout=True, bake_arguments=True)   # as plans build them
     print(f"device: {device.name.strip()} ({platform.name.strip()}), wave size {fuser.wave_size}, "
           f"layout '{fuser.layout}', {rounds} alternating rounds")
     print("Throughput ratio = sequential time / fused time per round (median [min, max]); "
