@@ -115,6 +115,15 @@ def _number(where: str, c_type: str, dtype: np.dtype, value):
     return dtype.type(value)
 
 
+def integer_value(value, parameter: Parameter):
+    """A converted integer argument as Python ints (what generate(constants=) takes): an int,
+    or a tuple for a vector (its lanes only: a 3-vector's storage has a fourth)."""
+    if isinstance(value, (np.ndarray, np.void)):
+        lanes = np.asarray(value).reshape(()).item()
+        return tuple(int(lane) for lane in lanes[:dialect.c_type(parameter.base_type).width])
+    return int(value)
+
+
 def layout_value(values) -> np.ndarray:
     """A sub-kernel's layout values as the OpenCL vector the fused kernel takes (uint16)."""
     return cltypes.make_uint16(*[int(v) for v in padded_values(values)])

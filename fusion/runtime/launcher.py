@@ -26,7 +26,7 @@ from ..compiler.source import DeviceMacroError, DeviceMacros, KernelSource, spli
 from ..errors import DeviceError, FusionError, LaunchError, LayoutError, UnsupportedError
 from ..plan.layout import DEFAULT_LAYOUT, Layout, LaunchShape
 from ..plan.partition import Partition, partition
-from .binding import convert_argument, layout_value
+from .binding import convert_argument, integer_value, layout_value
 from .cache import PROGRAMS, Once, ProgramCache, build_alone, build_generated
 from .devices import (DeviceQuirks, check_device_limits, check_local_memory,
                       check_work_group_size, device_facts, device_macros, preferred_wave_size)
@@ -292,7 +292,7 @@ class FusedKernel:
                 constants.append(())
                 continue
             converted = self._converted(index, launch)
-            constants.append(tuple((position, _integers(converted[position], parameter))
+            constants.append(tuple((position, integer_value(converted[position], parameter))
                                    for position, parameter in enumerate(parsed.parameters)
                                    if bakeable(parameter)))
         return tuple(constants)
@@ -386,15 +386,6 @@ class FusedKernel:
                                                            self.kernels[index].name))
         return _Step(slot, launch.global_size, launch.local_size,
                      tuple(self._converted(index, launch)), (index,))
-
-
-def _integers(value, parameter):
-    """A converted integer argument as Python ints: an int, or a tuple for a vector (its
-    lanes only: a 3-vector's storage has a fourth)."""
-    if isinstance(value, (np.ndarray, np.void)):
-        lanes = np.asarray(value).reshape(()).item()
-        return tuple(int(lane) for lane in lanes[:dialect.c_type(parameter.base_type).width])
-    return int(value)
 
 
 def _check_shape(kernel: KernelSource, index: int, launch: Launch) -> LaunchShape:
