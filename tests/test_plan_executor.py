@@ -87,6 +87,7 @@ def test_the_schedule_lists_every_node_once(cpu, queue, graphs):
                                   for i in range(len(g.nodes)))
     first = plan.schedule()[0]
     assert first["fused"] and {n["model"] for n in first["nodes"]} == {0, 1, 2}
+    assert first["arguments"] == plan.launches[0].kernel.num_args > 0
     assert "fused" in plan.describe().splitlines()[1]
 
 

@@ -109,6 +109,7 @@ class Plan:
                 launch=index, kernel=launch.kernel.function_name, fused=launch.fused,
                 global_size=list(launch.global_size),
                 local_size=list(launch.local_size) if launch.local_size else None,
+                arguments=launch.kernel.num_args,   # what the driver takes at each enqueue
                 predicted_us=launch.predicted_us,
                 nodes=[dict(model=g, graph=self.graphs[g].graph.name, node=i,
                             name=self.graphs[g].graph.nodes[i].name,
