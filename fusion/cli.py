@@ -227,7 +227,7 @@ def command_demo(args) -> int:
     return run_demo(rounds=args.rounds, device_name=args.device)
 
 
-def _pin_choice(value: str) -> int | str | None:
+def _pin_cpu_argument(value: str) -> int | str | None:
     """--pin-cpu's value: "auto", "none" or a CPU this process may run on."""
     from .execute.affinity import allowed_cpus
     if value in ("auto", "none"):
@@ -248,7 +248,7 @@ def command_run(args) -> int:
         raise OutputError(f"unknown model(s) {', '.join(unknown)} (known: {', '.join(MODELS)})")
     if args.json:
         check_writable([args.json])
-    pin_cpu = _pin_choice(args.pin_cpu)
+    pin_cpu = _pin_cpu_argument(args.pin_cpu)
     result = run_scenario(args.models, device_name=args.device, resolution=args.resolution,
                           policy=args.policy, rounds=args.rounds, adapt=args.adapt,
                           check=args.check, pin_cpu=pin_cpu, specialize=args.specialize,

@@ -20,13 +20,12 @@ import time
 import numpy as np
 import pyopencl as cl
 
-from fusion.compiler.constants import bakeable
 from fusion.compiler.pipeline import generate
 from fusion.execute.measure import alternating, busy, choose_iterations, ratios, summary, warm_up
 from fusion.execute.plan import compile_plan, plan_fuser
 from fusion.execute.profile import model_graph
 from fusion.runtime import platform_context
-from fusion.runtime.binding import convert_argument, integer_value
+from fusion.runtime.binding import convert_argument, integer_constants
 from fusion.runtime.cache import build_generated
 
 
@@ -42,8 +41,7 @@ def specialized_calls(context, fuser, plan) -> list[tuple]:
             parsed = fuser.fuse([kernel]).parsed[0]
             converted = [convert_argument(parsed.name, p, parameter, value)
                          for p, (parameter, value) in enumerate(zip(parsed.parameters, args))]
-            constants = {p: integer_value(converted[p], parameter)
-                         for p, parameter in enumerate(parsed.parameters) if bakeable(parameter)}
+            constants = dict(integer_constants(parsed.parameters, converted))
             program = generate([kernel], wave_size=fuser.wave_size,
                                launches=[(global_size, local_size)], constants=[constants])
             layout = program.manifest["layout"]

@@ -27,6 +27,7 @@ from ..graph.graph import Graph
 from ..ops import device as operators
 from ..ops.reference import TENSOR_INPUT_NAMES
 from ..ops.tensors import image_shape, nc4hw4_image_array_to_nchw
+from ..runtime.launcher import Fuser
 
 
 @dataclasses.dataclass(eq=False)
@@ -119,6 +120,13 @@ class LoadedGraph:
         raw = np.empty((height, width, 4), np.float32)
         cl.enqueue_copy(queue, raw, node.output, origin=(0, 0), region=(width, height))
         return nc4hw4_image_array_to_nchw(raw, node.output_shape)
+
+
+def plan_fuser(context: cl.Context, *, specialize: bool = True) -> Fuser:
+    """The Fuser plans build their fused kernels with (fusion.execute.plan; the profiles
+    measure with it too): specialized to their launches (layout and integer arguments baked
+    in: one binary per launch) unless `specialize` is False."""
+    return Fuser(context, bake_layout=specialize, bake_arguments=specialize)
 
 
 def run_together(queue, fuser, graphs: Sequence[LoadedGraph],

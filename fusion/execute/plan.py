@@ -40,7 +40,7 @@ from ..graph.schedule import ready_sets
 from ..plan.latency import LatencyModel
 from ..runtime.launcher import Fuser
 from .auto import auto_groups
-from .graphs import LoadedGraph, check_groups, load
+from .graphs import LoadedGraph, check_groups, load, plan_fuser
 from .profile import require_model
 
 NodeRef = tuple[int, int]                       # (model index, node id)
@@ -125,12 +125,6 @@ class Plan:
             names = ", ".join(f"{n['graph']}[{n['model']}].{n['name']}" for n in row["nodes"])
             lines.append(f"  {row['launch']:4d} {'fused' if row['fused'] else 'alone':5} {names}")
         return "\n".join(lines)
-
-
-def plan_fuser(context: cl.Context, *, specialize: bool = True) -> Fuser:
-    """The Fuser a plan builds its fused kernels with: specialized to their launches (layout
-    and integer arguments baked in: one binary per launch) unless `specialize` is False."""
-    return Fuser(context, bake_layout=specialize, bake_arguments=specialize)
 
 
 def _groups(policy: str | Policy, ready: Sequence[NodeRef]) -> list[list[NodeRef]]:

@@ -47,7 +47,7 @@ from ..graph.schedule import levels
 from ..plan import latency
 from ..plan.latency import LatencyModel, OpFacts, Sample
 from ..runtime import Fuser, device_context
-from .graphs import LoadedGraph, load
+from .graphs import LoadedGraph, load, plan_fuser
 from .measure import busy, warm_up
 
 SCHEMA = 4          # of samples-*.jsonl and model.pkl; part of the cache key (4: fused kernels
@@ -400,8 +400,7 @@ def _measure_and_fit(context: cl.Context, settings: Settings, *, progress: Calla
     queue = cl.CommandQueue(context)
     graphs = load_instances(context, queue, settings, copies=settings.max_group)
     entries = training_set(graphs, settings)
-    # fused as plans build them (fusion.execute.plan.plan_fuser, which imports this module)
-    fuser = Fuser(context, bake_layout=True, bake_arguments=True)
+    fuser = plan_fuser(context)   # fused as plans build them
     smallest = min(((g, i) for g, loaded in enumerate(graphs) for i in range(len(loaded.nodes))),
                    key=lambda ref: np.prod(graphs[ref[0]].nodes[ref[1]].global_size))
     host_us = host_enqueue_us(queue, single_call(graphs, smallest))

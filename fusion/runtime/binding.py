@@ -13,6 +13,7 @@ import pyopencl.cltypes as cltypes
 
 from .. import dialect
 from ..abi import padded_values
+from ..compiler.constants import bakeable
 from ..compiler.parse import Parameter
 from ..errors import LaunchError
 
@@ -115,9 +116,16 @@ def _number(where: str, c_type: str, dtype: np.dtype, value):
     return dtype.type(value)
 
 
-def integer_value(value, parameter: Parameter):
-    """A converted integer argument as Python ints (what generate(constants=) takes): an int,
-    or a tuple for a vector (its lanes only: a 3-vector's storage has a fourth)."""
+def integer_constants(parameters, converted) -> tuple[tuple[int, object], ...]:
+    """((position, value), ...) of a launch's integer arguments, as generate(constants=) bakes
+    them (fusion.compiler.constants): `converted` are the launch's arguments as
+    convert_argument returned them; a value is an int, or a tuple for a vector (its lanes
+    only: a 3-vector's storage has a fourth)."""
+    return tuple((position, _integers(converted[position], parameter))
+                 for position, parameter in enumerate(parameters) if bakeable(parameter))
+
+
+def _integers(value, parameter: Parameter):
     if isinstance(value, (np.ndarray, np.void)):
         lanes = np.asarray(value).reshape(()).item()
         return tuple(int(lane) for lane in lanes[:dialect.c_type(parameter.base_type).width])

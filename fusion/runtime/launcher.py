@@ -19,14 +19,13 @@ import numpy as np
 import pyopencl as cl
 
 from .. import dialect
-from ..compiler.constants import bakeable
 from ..compiler.parse import ParsedKernel, parse_kernel
 from ..compiler.pipeline import FusedProgram, generate, program_flag_conflicts
 from ..compiler.source import DeviceMacroError, DeviceMacros, KernelSource, split_options
 from ..errors import DeviceError, FusionError, LaunchError, LayoutError, UnsupportedError
 from ..plan.layout import DEFAULT_LAYOUT, Layout, LaunchShape
 from ..plan.partition import Partition, partition
-from .binding import convert_argument, integer_value, layout_value
+from .binding import convert_argument, integer_constants, layout_value
 from .cache import PROGRAMS, Once, ProgramCache, build_alone, build_generated
 from .devices import (DeviceQuirks, check_device_limits, check_local_memory,
                       check_work_group_size, device_facts, device_macros, preferred_wave_size)
@@ -291,10 +290,8 @@ class FusedKernel:
             if parsed is None:
                 constants.append(())
                 continue
-            converted = self._converted(index, launch)
-            constants.append(tuple((position, integer_value(converted[position], parameter))
-                                   for position, parameter in enumerate(parsed.parameters)
-                                   if bakeable(parameter)))
+            constants.append(integer_constants(parsed.parameters,
+                                               self._converted(index, launch)))
         return tuple(constants)
 
     def _prepare(self, shapes: list[LaunchShape], constants: tuple | None = None
